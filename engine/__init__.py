@@ -1,0 +1,1 @@
+"""Training and evaluation: config, loop, checkpoints, metrics, distributed set-up."""

@@ -1,0 +1,186 @@
+"""Run configuration: defaults, YAML file and command-line overrides merged into one plain dict.
+
+Two stages, as in timm's ``train.py``: ``--config`` is read first, its keys become the defaults of the full
+parser, and any key can then be overridden on the command line (``--base-lr 0.05``, ``--step 30 40``,
+``--train-feeder-args window_size=32 debug=true``). Values given on the command line are parsed as YAML
+scalars, so ``true``, ``0.1`` and ``[35, 55]`` get their natural types. Unknown keys are an error naming
+the key, in the file and on the command line alike.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import InputError
+
+#: Every key a config may hold, with its default. The public CTR-GCN / MMCL keys keep their meaning.
+DEFAULTS: dict[str, Any] = {
+    "work_dir": "./work_dir/temp",
+    "phase": "train",
+    "save_score": True,
+    "seed": 1,
+    "log_interval": 100,
+    "save_interval": 1,
+    "save_epoch": 30,
+    "eval_interval": 5,
+    "show_topk": [1, 5],
+    "feeder": "ntu",
+    "num_worker": 4,
+    "train_feeder_args": {},
+    "test_feeder_args": {},
+    "model": "ctrgcn",
+    "model_args": {},
+    "mmcl": {},
+    "weights": None,
+    "ignore_weights": [],
+    "base_lr": 0.1,
+    "step": [35, 55],
+    "device": [0],
+    "optimizer": "SGD",
+    "nesterov": True,
+    "batch_size": 64,
+    "test_batch_size": 64,
+    "start_epoch": 0,
+    "num_epoch": 65,
+    "weight_decay": 0.0004,
+    "lr_decay_rate": 0.1,
+    "warm_up_epoch": 5,
+    "resume": None,
+    "overwrite": False,
+    "amp": False,
+    "deterministic": False,
+}
+
+#: Keys of the public CTR-GCN / MMCL configs that have no effect here (logging is always on, file names are
+#: fixed). They are accepted so those configs load, and the run log says they were ignored.
+IGNORED_PUBLIC_KEYS = ("model_saved_name", "print_log", "config")
+
+_LIST_KEYS = ("show_topk", "step", "device", "ignore_weights")
+_DICT_KEYS = ("train_feeder_args", "test_feeder_args", "model_args", "mmcl")
+
+
+def _yaml_value(text: str) -> Any:
+    """Parse one command-line value as a YAML scalar (``'0.1'`` → 0.1, ``'true'`` → True, ``'x'`` → 'x')."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """Parse ``key=value`` for dict-valued options."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key, _yaml_value(value)
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML config with ``yaml.safe_load``; any problem is an ``InputError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise InputError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise InputError(f"{path}: a config must be a mapping of keys to values")
+    return loaded
+
+
+def check_keys(config: dict[str, Any], source: str) -> None:
+    """Reject keys that are neither known nor public-but-ignored, naming the first unknown one."""
+    known = set(DEFAULTS) | set(IGNORED_PUBLIC_KEYS)
+    unknown = [key for key in config if key not in known]
+    if unknown:
+        raise InputError(f"{source}: unknown config key {unknown[0]!r}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+
+
+def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
+    """The full parser: one option per config key, defaults taken from ``defaults``."""
+    parser = argparse.ArgumentParser(
+        description="Train or test a skeleton action recogniser (MMCL / CTR-GCN family).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML config file")
+    for key, default in DEFAULTS.items():
+        flags = sorted({f"--{key}", f"--{key.replace('_', '-')}"})
+        value = defaults.get(key, default)
+        if key == "resume":
+            parser.add_argument(*flags, dest=key, nargs="?", const="auto", default=value,
+                                help="continue a killed run: 'auto' (the work_dir's last checkpoint) or a path")
+        elif key == "overwrite":
+            parser.add_argument(*flags, dest=key, nargs="?", const=True, type=_yaml_value, default=value,
+                                help="start afresh in a work_dir that holds an earlier run, replacing its files")
+        elif key in _DICT_KEYS:
+            parser.add_argument(*flags, dest=key, nargs="+", type=_key_value, default=None, metavar="KEY=VALUE",
+                                help=f"override entries of {key}")
+        elif key in _LIST_KEYS:
+            parser.add_argument(*flags, dest=key, nargs="*", type=_yaml_value, default=value)
+        else:
+            parser.add_argument(*flags, dest=key, type=_yaml_value, default=value)
+    return parser
+
+
+def resolve_config(argv: list[str]) -> dict[str, Any]:
+    """Merge defaults, the ``--config`` file and command-line overrides into the run's config."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    file_config = read_config_file(known.config) if known.config else {}
+    check_keys(file_config, str(known.config))
+    merged = copy.deepcopy(DEFAULTS)
+    merged.update({key: value for key, value in file_config.items() if key in DEFAULTS})
+
+    parser = build_parser(merged)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        option = next((item for item in unknown if item.startswith("-")), unknown[0])
+        raise InputError(f"command line: unknown option {option!r}")
+    resolved = {key: getattr(args, key) for key in DEFAULTS}
+    for key in _DICT_KEYS:
+        resolved[key] = dict(merged[key] or {})
+        resolved[key].update(dict(getattr(args, key) or []))
+    resolved["ignored_keys"] = sorted(key for key in file_config if key in IGNORED_PUBLIC_KEYS)
+    resolved["config"] = known.config
+    resolved["command"] = " ".join(shlex.quote(part) for part in ["main_mmcl.py", *argv])
+    validate(resolved)
+    return resolved
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Check the values that would otherwise fail late and obscurely."""
+    if config["phase"] not in ("train", "test"):
+        raise InputError(f"config key 'phase': expected 'train' or 'test', got {config['phase']!r}")
+    for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker"):
+        value = config[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(f"config key {key!r}: expected a non-negative integer, got {value!r}")
+    for key in ("batch_size", "test_batch_size", "eval_interval"):
+        if config[key] == 0:
+            raise InputError(f"config key {key!r}: must be at least 1")
+    for key in ("base_lr", "weight_decay", "lr_decay_rate"):
+        if not isinstance(config[key], (int, float)) or isinstance(config[key], bool):
+            raise InputError(f"config key {key!r}: expected a number, got {config[key]!r}")
+    for key in _DICT_KEYS:
+        if not isinstance(config[key], dict):
+            raise InputError(f"config key {key!r}: expected a mapping, got {config[key]!r}")
+    if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
+        raise InputError(f"config key 'optimizer': expected SGD, Adam or AdamW, got {config['optimizer']!r}")
+    if not all(isinstance(k, int) for k in config["show_topk"]) or not config["show_topk"]:
+        raise InputError(f"config key 'show_topk': expected a list of integers, got {config['show_topk']!r}")
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """The resolved config as YAML, first line the command that produced it (a comment)."""
+    body = {key: value for key, value in config.items() if key not in ("command", "ignored_keys", "config")}
+    return f"# command line: {config['command']}\n" + yaml.safe_dump(body, sort_keys=False)

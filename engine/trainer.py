@@ -1,0 +1,284 @@
+"""The training and test loops: plain functions over a config dict, in the manner of torchvision's references."""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from engine.checkpoint import (initialise_from_weights, load_model_weights, load_training_checkpoint, rng_state, save_checkpoint, save_weights,
+                               set_rng_state, unwrap)
+from engine.config import dump_config
+from engine.data import build_dataset, test_loader, train_loader
+from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_runtime, teardown_runtime
+from engine.errors import InputError
+from engine.fileio import write_text_atomic
+from engine.metrics import topk_accuracy
+from engine.objective import build_objective
+from engine.reports import remove_evaluation, score_paths, write_evaluation
+from engine.runlog import RunLog
+from engine.schedule import build_optimizer, learning_rate, set_learning_rate
+from engine.seeding import derive_seed, seed_everything
+from engine.workdir import BEST_CHECKPOINT, LAST_CHECKPOINT, prepare_train_dir
+from model.registry import build_backbone
+
+
+def build_model(config: dict[str, Any], num_class: int | None) -> nn.Module:
+    """The configured backbone; ``num_class`` fills ``model_args.num_class`` when the config leaves it out."""
+    args = dict(config["model_args"])
+    if "num_class" not in args and num_class is not None:
+        args["num_class"] = num_class
+    return build_backbone(config["model"], args)
+
+
+def autocast_context(config: dict[str, Any], device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision when ``amp`` is on: float16 on CUDA, bfloat16 on the CPU."""
+    if not config["amp"]:
+        return contextlib.nullcontext()
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def wrap_for_devices(model: nn.Module, runtime: Runtime) -> nn.Module:
+    """Move ``model`` to the device; DDP under torchrun, DataParallel for several ``--device`` ids."""
+    model = model.to(runtime.device)
+    if runtime.distributed:
+        ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if runtime.data_parallel_ids:
+        return nn.DataParallel(model, device_ids=runtime.data_parallel_ids)
+    return model
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, desc: str
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the whole dataset in dataset order, gathered from all ranks: (indices, scores)."""
+    model.eval()
+    indices, scores = [], []
+    for data, _, index in tqdm(test_loader(dataset, config, runtime), desc=desc, leave=False,
+                               disable=None if runtime.is_main else True):
+        with autocast_context(config, runtime.device):
+            logits = model(data.float().to(runtime.device, non_blocking=True))
+        scores.append(logits.float().cpu().numpy())
+        indices.append(index.numpy())
+    local = (np.concatenate(indices) if indices else np.zeros(0, np.int64),
+             np.concatenate(scores) if scores else np.zeros((0, 0), np.float32))
+    parts = all_gather_objects(local, runtime)
+    order = np.concatenate([p[0] for p in parts])
+    stacked = np.concatenate([p[1] for p in parts if len(p[0])])
+    sort = np.argsort(order, kind="stable")
+    return order[sort], stacked[sort]
+
+
+def evaluate(backbone: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, work_dir: Path, stem: str,
+             log: RunLog) -> dict[str, float]:
+    """Score ``dataset``, log top-k, write the evaluation files under ``stem``; return the metrics."""
+    indices, scores = predict(backbone, dataset, config, runtime, desc=stem)
+    labels = np.asarray(dataset.label)[indices]
+    names = [dataset.sample_name[i] for i in indices]
+    loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(labels)))
+    metrics = {f"top{k}": topk_accuracy(scores, labels, k) for k in config["show_topk"]}
+    metrics["loss"] = loss
+    if runtime.is_main:
+        write_evaluation(work_dir, stem, names, scores, labels, config["save_score"],
+                         getattr(dataset, "class_names", None))
+        shown = ", ".join(f"top-{k} {100 * metrics[f'top{k}']:.2f}%" for k in config["show_topk"])
+        log.info(f"{stem}: {len(labels)} samples, mean loss {loss:.4f}, {shown}")
+    return metrics
+
+
+def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog
+                    ) -> tuple[int, dict[str, float]]:
+    """One pass over ``loader``; returns the new global step and the epoch's mean losses, accuracy, timings."""
+    objective.train()
+    totals: dict[str, float] = {}
+    correct = seen = 0
+    data_time = compute_time = 0.0
+    tick = time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if runtime.is_main else True)
+    for data, label, _, *extras in bar:
+        data = data.float().to(runtime.device, non_blocking=True)
+        label = label.long().to(runtime.device, non_blocking=True)
+        extras = unwrap(objective).prepare_inputs([extra.to(runtime.device, non_blocking=True) for extra in extras])
+        started = time.perf_counter()
+        data_time += started - tick
+        with autocast_context(config, runtime.device):
+            logits, losses = objective(data, label, *extras)
+        losses = {name: value.float().mean() for name, value in losses.items()}
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}, step {step}: loss is {loss.item()} "
+                                     f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())})")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        batch = len(label)
+        for name, value in {**losses, "loss": loss}.items():
+            totals[name] = totals.get(name, 0.0) + value.item() * batch
+        correct += int((logits.argmax(dim=1) == label).sum())
+        seen += batch
+        tick = time.perf_counter()
+        compute_time += tick - started
+        if runtime.is_main:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % config["log_interval"] == 0:
+                log.scalars({f"train/{name}": value.item() for name, value in losses.items()}, step)
+    stats = {name: total / max(seen, 1) for name, total in totals.items()}
+    stats["acc"] = correct / max(seen, 1)
+    for name in list(stats):
+        stats[name] = float(reduce_mean(torch.tensor(stats[name], device=runtime.device), runtime))
+    stats["data_share"] = data_time / max(data_time + compute_time, 1e-12)
+    return step, stats
+
+
+def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int, step: int,
+                    best: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": unwrap(objective).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": scaler.state_dict(),
+        "scheduler": {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]},
+        "epoch": epoch + 1,
+        "step": step,
+        "best": best,
+        "rng": rng_state(),
+        "config": {k: v for k, v in config.items() if k not in ("command",)},
+    }
+
+
+def train(config: dict[str, Any]) -> dict[str, Any]:
+    """Train as configured; return the final results (also written to ``results.json``)."""
+    runtime = setup_runtime(config["device"])
+    try:
+        return _train(config, runtime)
+    finally:
+        teardown_runtime()
+
+
+def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+    work_dir, resume_from = prepare_train_dir(config) if runtime.is_main else (Path(config["work_dir"]), None)
+    if runtime.distributed:
+        resume_from = all_gather_objects(resume_from, runtime)[0]
+    log = RunLog(work_dir, enabled=runtime.is_main)
+    if resume_from is None and runtime.is_main:
+        write_text_atomic(work_dir / "config.yaml", dump_config(config))
+    log.info(f"command: {config['command']}")
+    log.info(runtime.note)
+    if config["ignored_keys"]:
+        log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
+    seed_everything(config["seed"])
+    torch.use_deterministic_algorithms(bool(config["deterministic"]), warn_only=True)
+
+    train_set, test_set = build_dataset(config, "train"), build_dataset(config, "test")
+    backbone = build_model(config, getattr(train_set, "num_class", None))
+    objective, train_set, notes = build_objective(config, backbone, train_set)
+    for note in notes:
+        log.info(note)
+    if config["weights"] and resume_from is None:
+        log.info(initialise_from_weights(objective, config["weights"], config["ignore_weights"]))
+    frozen_encoder = getattr(objective, "frozen_rgb_encoder", None)
+    if frozen_encoder is not None:
+        frozen_encoder.to(runtime.device)
+    objective = wrap_for_devices(objective, runtime)
+    optimizer = build_optimizer([p for p in objective.parameters() if p.requires_grad], config)
+    scaler = torch.amp.GradScaler(runtime.device.type, enabled=bool(config["amp"]) and runtime.device.type == "cuda")
+    n_params = sum(p.numel() for p in backbone.parameters())
+    log.info(f"model {config['model']}: {n_params:,} parameters; train {len(train_set)} samples, "
+             f"test {len(test_set)} samples")
+
+    start_epoch, step = config["start_epoch"], 0
+    best: dict[str, Any] = {"top1": -1.0, "epoch": None}
+    if resume_from is not None:
+        state = load_training_checkpoint(resume_from)
+        unwrap(objective).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        set_rng_state(state["rng"])
+        log.info(f"resumed from {resume_from} at epoch {start_epoch + 1} (step {step})")
+
+    last_metrics: dict[str, float] = {}
+    model_backbone = unwrap(objective).backbone
+    eval_model = nn.DataParallel(model_backbone, runtime.data_parallel_ids) if runtime.data_parallel_ids else model_backbone
+    for epoch in range(start_epoch, config["num_epoch"]):
+        seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
+        lr = learning_rate(epoch, config)
+        set_learning_rate(optimizer, lr)
+        loader = train_loader(train_set, config, runtime, epoch)
+        started = time.perf_counter()
+        step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log)
+        log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
+                 + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k != "data_share")
+                 + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
+        log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
+
+        is_last = epoch + 1 == config["num_epoch"]
+        if (epoch + 1) % config["eval_interval"] == 0 or is_last:
+            stem = f"epoch{epoch + 1}_test"
+            evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log)
+            log.scalars({f"test/{k}": v for k, v in evaluated.items()}, epoch + 1)
+            last_metrics = {**evaluated, "epoch": epoch + 1}
+            improved = evaluated["top1"] > best["top1"]
+            superseded = best["epoch"] if improved else (None if is_last else epoch + 1)
+            if improved:
+                best = {**evaluated, "epoch": epoch + 1}
+                if runtime.is_main:
+                    save_checkpoint(work_dir / BEST_CHECKPOINT,
+                                    _training_state(objective, optimizer, scaler, config, epoch, step, best))
+            if runtime.is_main and superseded is not None:
+                remove_evaluation(work_dir, f"epoch{superseded}_test")
+        if runtime.is_main:
+            if epoch + 1 >= config["save_epoch"] and (epoch + 1) % config["save_interval"] == 0:
+                save_weights(work_dir / f"runs-{epoch + 1}-{step}.pt", model_backbone)
+            save_checkpoint(work_dir / LAST_CHECKPOINT,
+                            _training_state(objective, optimizer, scaler, config, epoch, step, best))
+
+    results = {"last": last_metrics, "best": best,
+               "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
+    if runtime.is_main:
+        write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")
+        log.info(f"done: last top-1 {100 * last_metrics.get('top1', math.nan):.2f}% (epoch {last_metrics.get('epoch')}),"
+                 f" best top-1 {100 * best['top1']:.2f}% (epoch {best['epoch']})")
+    log.close()
+    return results
+
+
+def test(config: dict[str, Any]) -> dict[str, float]:
+    """Evaluate ``weights`` on the test split; write scores and reports into the work_dir."""
+    runtime = setup_runtime(config["device"])
+    try:
+        return _test(config, runtime)
+    finally:
+        teardown_runtime()
+
+
+def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
+    if not config["weights"]:
+        raise InputError("--phase test needs --weights (a checkpoint or a public CTR-GCN weights file)")
+    work_dir = Path(config["work_dir"])
+    stem = f"test_{Path(config['weights']).stem}"
+    existing = [p for p in score_paths(work_dir, stem) if p.exists()]
+    if existing and not config["overwrite"]:
+        raise InputError(f"{existing[0]} exists: pass --overwrite to replace the earlier test results")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLog(work_dir, enabled=runtime.is_main, tensorboard=False)
+    log.info(f"command: {config['command']}")
+    log.info(runtime.note)
+    test_set = build_dataset(config, "test")
+    backbone = build_model(config, getattr(test_set, "num_class", None))
+    load_model_weights(backbone, config["weights"], config["ignore_weights"])
+    backbone = wrap_for_devices(backbone, runtime)
+    metrics = evaluate(backbone, test_set, config, runtime, work_dir, stem, log)
+    log.close()
+    return metrics

@@ -1,0 +1,1 @@
+"""Skeleton datasets, their transforms and the synthetic demo data."""

@@ -1,0 +1,86 @@
+"""Feature stores: per-sample RGB or text features kept as one memory-mapped (N, D) array plus the names.
+
+A store is a folder::
+
+    features.npy    (N, D) float16 or float32, row i belongs to names.txt line i
+    names.txt       N sample names
+    meta.json       {"kind": "rgb" | "text", "dim": D, ...: how the features were made}
+    answers.jsonl   text stores: {"name", "question", "answer"} per row, in row order (optional)
+
+Rows are looked up by sample name, so one store can serve several protocols of a dataset.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.fileio import write_text_atomic
+from feeders.prepared import write_npy_atomic
+
+
+def write_feature_store(root: str | os.PathLike, features: np.ndarray, names: Sequence[str], meta: dict[str, Any],
+                        answers: Sequence[dict[str, str]] | None = None) -> None:
+    """Write a store atomically file by file; ``meta.json`` goes last, so a store with one is complete."""
+    root = Path(root)
+    features = np.asarray(features)
+    if features.ndim != 2 or len(features) != len(names):
+        raise ValueError(f"{root}: features must be (N, D) with one name per row, got {features.shape} "
+                         f"and {len(names)} names")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{root}: sample names are not unique")
+    root.mkdir(parents=True, exist_ok=True)
+    write_npy_atomic(root / "features.npy", features)
+    write_text_atomic(root / "names.txt", "".join(f"{name}\n" for name in names))
+    if answers is not None:
+        write_text_atomic(root / "answers.jsonl", "".join(json.dumps(row) + "\n" for row in answers))
+    write_text_atomic(root / "meta.json", json.dumps({**meta, "dim": int(features.shape[1]),
+                                                       "count": len(names)}, indent=2) + "\n")
+
+
+class FeatureStore:
+    """A store opened read-only: ``rows_for(names)`` maps sample names to rows of the memory-mapped array."""
+
+    def __init__(self, root: str | os.PathLike, kind: str) -> None:
+        self.root = Path(root)
+        for required in ("features.npy", "names.txt", "meta.json"):
+            if not (self.root / required).is_file():
+                raise InputError(f"{kind} feature store {self.root}: missing {required}")
+        try:
+            self.meta = json.loads((self.root / "meta.json").read_text(encoding="utf-8"))
+            self.features = np.load(self.root / "features.npy", mmap_mode="r")
+        except (ValueError, OSError) as err:
+            raise InputError(f"{kind} feature store {self.root}: unreadable ({err})") from None
+        self.names = (self.root / "names.txt").read_text(encoding="utf-8").splitlines()
+        if self.features.ndim != 2 or len(self.features) != len(self.names):
+            raise InputError(f"{kind} feature store {self.root}: features.npy is {self.features.shape} "
+                             f"but names.txt has {len(self.names)} lines")
+        if self.meta.get("kind", kind) != kind:
+            raise InputError(f"{self.root}: a {self.meta.get('kind')} feature store was given as the {kind} store")
+        self.kind = kind
+        self.index = {name: row for row, name in enumerate(self.names)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def rows_for(self, names: Sequence[str]) -> np.ndarray:
+        """Row of each name; names missing from the store are one error with their count and the first few."""
+        missing = [name for name in names if name not in self.index]
+        if missing:
+            raise InputError(f"{self.kind} feature store {self.root}: {len(missing)} of {len(names)} samples have "
+                             f"no features, e.g. {', '.join(missing[:3])}")
+        return np.fromiter((self.index[name] for name in names), dtype=np.int64, count=len(names))
+
+    def check_dim(self, expected: int | None) -> None:
+        """Refuse a store whose width differs from ``expected`` (e.g. a checkpoint's FAM input width)."""
+        if expected is not None and expected != self.dim:
+            raise InputError(f"{self.kind} feature store {self.root}: features are {self.dim}-d, expected {expected}")
+
+    def row(self, index: int) -> np.ndarray:
+        return np.array(self.features[index], dtype=np.float32)

@@ -1,0 +1,37 @@
+"""Feeder names, as configs write them, mapped to dataset classes, and a checked constructor."""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from engine.errors import InputError
+from feeders.ntu import NTUFeeder
+from feeders.ucla import UCLAFeeder
+
+#: Our short names plus the dotted class paths of the public CTR-GCN configs.
+FEEDERS: dict[str, type[Dataset]] = {
+    "ntu": NTUFeeder,
+    "ucla": UCLAFeeder,
+    "feeders.feeder_ntu.Feeder": NTUFeeder,
+    "feeders.feeder_ucla.Feeder": UCLAFeeder,
+}
+
+
+def build_feeder(name: str, args: Mapping[str, Any], seed: int = 0) -> Dataset:
+    """Construct feeder ``name`` from config ``args`` with the run's ``seed``.
+
+    Unknown feeder names and arguments the feeder does not take are ``InputError``s naming them.
+    """
+    if name not in FEEDERS:
+        raise InputError(f"unknown feeder {name!r} (known: {', '.join(FEEDERS)})")
+    feeder = FEEDERS[name]
+    accepted = set(inspect.signature(feeder).parameters) - {"seed"}
+    for key in args:
+        if key not in accepted:
+            hint = " (the seed comes from the run's seed)" if key == "seed" else ""
+            known = ", ".join(sorted(accepted))
+            raise InputError(f"feeder {name!r}: unknown argument {key!r}{hint}; accepted: {known}")
+    return feeder(**args, seed=seed)

@@ -1,0 +1,1 @@
+"""Skeleton graphs: joint layouts and their normalised adjacency matrices."""

@@ -1,0 +1,1 @@
+"""Skeleton backbones and the MMCL training-only modules."""
