@@ -139,6 +139,7 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
     for name in list(stats):
         stats[name] = float(reduce_mean(torch.tensor(stats[name], device=runtime.device), runtime))
     stats["data_share"] = data_time / max(data_time + compute_time, 1e-12)
+    stats["seconds"] = data_time + compute_time
     return step, stats
 
 
@@ -219,7 +220,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         started = time.perf_counter()
         step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log)
         log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
-                 + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k != "data_share")
+                 + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("data_share", "seconds"))
                  + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
         log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
 
@@ -244,7 +245,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             save_checkpoint(work_dir / LAST_CHECKPOINT,
                             _training_state(objective, optimizer, scaler, config, epoch, step, best))
 
-    results = {"last": last_metrics, "best": best,
+    results = {"last": last_metrics, "best": best, "last_epoch_train": stats if start_epoch < config["num_epoch"] else {},
                "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
     if runtime.is_main:
         write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")

@@ -21,6 +21,15 @@ from feeders.feature_store import FeatureStore
 EMPTY = np.zeros(0, dtype=np.float32)
 
 
+def read_strip(path: Path, preprocess: Callable[[Image.Image], torch.Tensor]) -> torch.Tensor:
+    """Open a strip image and preprocess it; an unreadable file is an ``InputError`` naming it."""
+    try:
+        with Image.open(path) as image:
+            return preprocess(image)
+    except OSError as err:
+        raise InputError(f"{path}: unreadable image ({err})") from None
+
+
 class MultimodalDataset(Dataset):
     """Adds RGB and text inputs, looked up by sample name, to a skeleton dataset's items."""
 
@@ -55,12 +64,7 @@ class MultimodalDataset(Dataset):
         if self.rgb_rows is not None:
             return self.rgb_store.row(self.rgb_rows[row])
         if self.rgb_images is not None:
-            path = self.rgb_images / f"{self.skeleton.sample_name[row]}.jpg"
-            try:
-                with Image.open(path) as image:
-                    return self.rgb_preprocess(image)
-            except OSError as err:
-                raise InputError(f"{path}: unreadable image ({err})") from None
+            return read_strip(self.rgb_images / f"{self.skeleton.sample_name[row]}.jpg", self.rgb_preprocess)
         return EMPTY
 
     def __getitem__(self, index: int):

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from engine.errors import InputError
 from feeders.feature_store import write_feature_store
+from feeders.multimodal import read_strip
 from model.rgb_encoder import FrozenClipImageEncoder
 
 
@@ -48,12 +48,7 @@ class StripImages(Dataset):
         return len(self.names)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        path = self.folder / f"{self.names[index]}.jpg"
-        try:
-            with Image.open(path) as image:
-                return self.preprocess(image)
-        except OSError as err:
-            raise InputError(f"{path}: unreadable image ({err})") from None
+        return read_strip(self.folder / f"{self.names[index]}.jpg", self.preprocess)
 
 
 def extract(encoder: FrozenClipImageEncoder, folder: Path, names: list[str], batch_size: int, workers: int,

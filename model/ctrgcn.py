@@ -1,10 +1,12 @@
 """CTR-GCN backbone (Chen et al., ICCV 2021), state-dict compatible with the public release.
 
 Parameter and buffer names and shapes are those of the public ``model/ctrgcn.py``, so its checkpoints load
-with ``strict=True``. The maths is the same; the forward pass is reorganised for speed: the per-subset 1x1
-convolutions run as one convolution over concatenated weights, the temporal means are taken before the
-embedding convolutions, all subsets are aggregated in one einsum, and the four entry convolutions of the
-multi-scale TCN run as one. The building blocks here are shared with the TD-GCN backbone (``model/tdgcn.py``).
+with ``strict=True``; the maths is the same. The forward pass is reorganised for CPU speed (measured by
+``bench.bench_backbone``): the per-subset 1x1 convolutions run as one over concatenated weights, the temporal
+means are taken before the embedding convolutions, ``alpha`` scales conv4's weights instead of its output,
+the subsets are aggregated by accumulated batched matrix products without copying the features, the four
+entry convolutions of the multi-scale TCN run as one, and 1x1 convolutions are batched matrix products.
+The building blocks are shared with the TD-GCN backbone (``model/tdgcn.py``).
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ GRAPHS: dict[str, type] = {
 GraphConvFactory = Callable[[int, int, np.ndarray, bool], nn.Module]
 
 
-def resolve_graph(graph: str | Any, graph_args: Mapping[str, Any] | None = None) -> np.ndarray:
+def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = None) -> np.ndarray:
     """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS` or an object with an ``A``."""
     if isinstance(graph, str):
         if graph not in GRAPHS:
@@ -91,7 +93,7 @@ class TemporalMaxPool(nn.MaxPool2d):
 
 
 class SubsetConvs(nn.Module):
-    """Parameters of one adjacency subset: embeddings ``conv1`` (and ``conv2``), features ``conv3``, refinement ``conv4``.
+    """Parameters of one adjacency subset: embeddings ``conv1`` (``conv2``), features ``conv3``, refinement ``conv4``.
 
     A container only: :class:`CTRGraphConv` runs the convolutions of all subsets together.
     """
@@ -110,19 +112,16 @@ class CTRGraphConv(nn.Module):
     """Channel-wise topology refinement graph convolution over all subsets, then BN, residual and ReLU.
 
     Per subset k: ``Q_k = conv4(tanh(x1_u - x2_v)) * alpha + A_k`` with ``x1, x2`` the embeddings of the
-    temporal mean of ``x``; output ``sum_k sum_v Q_k[n,c,u,v] * conv3_k(x)[n,c,t,v]``. ``second_embedding``
-    only exists for subclasses whose embedding pair is (conv1, conv1), such as TD-GCN.
+    temporal mean of ``x``; output ``sum_k sum_v Q_k[n,c,u,v] * conv3_k(x)[n,c,t,v]``. Subclasses with one
+    embedding (pair (conv1, conv1), as TD-GCN) set ``uses_second_embedding = False``.
     """
 
     uses_second_embedding = True
 
-    def __init__(
-        self, in_channels: int, out_channels: int, adjacency: np.ndarray, adaptive: bool = True,
-        second_embedding: bool = True,
-    ) -> None:
+    def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, adaptive: bool = True) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
-            SubsetConvs(in_channels, out_channels, second_embedding) for _ in range(adjacency.shape[0])
+            SubsetConvs(in_channels, out_channels, self.uses_second_embedding) for _ in range(adjacency.shape[0])
         )
         if in_channels != out_channels:
             self.down = nn.Sequential(Pointwise(in_channels, out_channels), nn.BatchNorm2d(out_channels))
@@ -157,16 +156,19 @@ class CTRGraphConv(nn.Module):
         """Refined adjacency of each subset, TRANSPOSED: (N, C_out, V_source, V_target), times ``scale`` if given.
 
         Built transposed so that it is the contiguous right operand of the aggregation's matrix products.
-        ``alpha`` (and ``scale``) multiply the few weights of ``conv4`` rather than its large output.
+        ``alpha`` (and ``scale``) multiply the few weights of ``conv4`` rather than its large output; the bias
+        and the graph are added in place (faster than ``baddbmm``'s broadcast for these short products).
         """
         first, second = self.embeddings(x)
-        relation = torch.tanh(first.unsqueeze(-2) - second.unsqueeze(-1))
+        n, v = first.shape[1], first.shape[-1]
+        relation = torch.tanh(first.unsqueeze(-2) - second.unsqueeze(-1)).flatten(-2)
         gain = self.alpha if scale is None else self.alpha * scale
-        graph = self.adjacency.transpose(1, 2)
+        graph = self.adjacency.transpose(1, 2).flatten(1)
         if scale is not None:
             graph = graph * scale
         return [
-            pointwise(relation[i], sub.conv4.weight * gain, sub.conv4.bias * gain).add_(graph[i])
+            torch.bmm((sub.conv4.weight.flatten(1) * gain).expand(n, -1, -1), relation[i])
+            .add_((sub.conv4.bias * gain).unsqueeze(-1)).add_(graph[i]).view(n, -1, v, v)
             for i, sub in enumerate(self.convs)
         ]
 
@@ -200,7 +202,7 @@ class CTRGraphConv(nn.Module):
         return self.apply_topology(self.features(x), self.topology(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu_(self.bn(self.aggregate(x)) + self.down(x))
+        return torch.relu_(self.bn(self.aggregate(x)).add_(self.down(x)))
 
 
 class ConvBN(nn.Module):
@@ -276,7 +278,7 @@ class Unit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.tcn1(self.gcn1(x))
         if self.residual is not None:
-            y = y + self.residual(x)
+            y = y.add_(self.residual(x))
         return torch.relu_(y)
 
 
@@ -289,7 +291,7 @@ class GCNBackbone(nn.Module):
 
     def __init__(
         self, graph_conv: GraphConvFactory, num_class: int = 60, num_point: int = 25, num_person: int = 2,
-        graph: str | Any = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
+        graph: str | object = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
         in_channels: int = 3, drop_out: float = 0.0, adaptive: bool = True, base_channel: int = 64,
     ) -> None:
         super().__init__()
@@ -317,10 +319,13 @@ class GCNBackbone(nn.Module):
         """Logits (N, K) and the pooled feature ``F_g`` (N, 4 * base_channel) taken before dropout."""
         if x.dim() == 3:
             n, t, _ = x.shape
-            x = x.view(n, t, self.num_point, -1).permute(0, 3, 1, 2).unsqueeze(-1)
+            x = x.reshape(n, t, self.num_point, -1).permute(0, 3, 1, 2).unsqueeze(-1)
         if x.dim() != 5:
             raise ValueError(f"expected input (N, C, T, V, M) or (N, T, V*C), got shape {tuple(x.shape)}")
         n, c, t, v, m = x.shape
+        if m * v * c != self.data_bn.num_features:
+            raise ValueError(f"input (N, C, T, V, M) = {tuple(x.shape)} does not match the model's "
+                             f"C*V*M = {self.data_bn.num_features}")
         x = self.data_bn(x.permute(0, 4, 3, 1, 2).reshape(n, m * v * c, t))
         x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
         for name in self.unit_names:
@@ -337,7 +342,7 @@ class Model(GCNBackbone):
 
     def __init__(
         self, num_class: int = 60, num_point: int = 25, num_person: int = 2,
-        graph: str | Any = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
+        graph: str | object = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
         in_channels: int = 3, drop_out: float = 0.0, adaptive: bool = True, base_channel: int = 64,
     ) -> None:
         super().__init__(CTRGraphConv, num_class, num_point, num_person, graph, graph_args, in_channels, drop_out,

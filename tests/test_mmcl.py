@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 from PIL import Image
 
 from engine.errors import InputError
 from feeders.feature_store import FeatureStore, write_feature_store
 from feeders.multimodal import MultimodalDataset
 from model.ctrgcn import Model
-from model.fam import FeatureAlignment, contrastive_alignment_loss
+from model.fam import contrastive_alignment_loss
 from model.frm import FeatureRefinement
 from model.mmcl import MMCLObjective
 from model.public_mmcl import map_public_state, public_key_to_ours
