@@ -1,0 +1,245 @@
+"""Temporal RGB strips: frame choice, boxes, crops and the batch command, on videos encoded here with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.errors import InputError
+from feeders.prepared import write_prepared_split
+from tools import make_rgb_strips
+from tools.rgb_strips import (
+    DetectorBoxes,
+    ShortVideo,
+    SkeletonBoxes,
+    colour_rows,
+    crop_box,
+    load_person_detector,
+    make_strip,
+    selected_frames,
+    uniform_indices,
+    video_frame_count,
+)
+
+FRAMES, WIDTH, HEIGHT = 40, 320, 240
+RED, BLUE, GREY = (220, 20, 20), (20, 20, 220), (128, 128, 128)
+SIZE, PANELS = 32, 5
+
+
+def write_video(path: Path, frames: np.ndarray) -> None:
+    """Encode ``frames`` (T, H, W, 3) uint8 as an MPEG-4 AVI (the NTU container)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"qscale": "2"}
+        for image in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def rectangle(t: int, actor: int) -> tuple[int, int, int, int]:
+    """Box (x0, y0, x1, y1) of an actor in frame ``t``: actor 0 moves right, actor 1 stays on the right."""
+    if actor == 0:
+        return 10 + 3 * t, 60, 70 + 3 * t, 160
+    return 250, 100, 300, 200
+
+
+def scene(actors: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of rectangles on grey, and colour joints (T, M=2, V=25, 2) spread inside each rectangle."""
+    rng = np.random.default_rng(actors)
+    frames = np.empty((FRAMES, HEIGHT, WIDTH, 3), np.uint8)
+    frames[:] = GREY
+    colour = np.zeros((FRAMES, 2, 25, 2), np.float32)
+    for t in range(FRAMES):
+        for actor, rgb in zip(range(actors), (RED, BLUE)):
+            x0, y0, x1, y1 = rectangle(t, actor)
+            frames[t, y0:y1, x0:x1] = rgb
+            inside = rng.uniform([x0 + 2, y0 + 2], [x1 - 2, y1 - 2], size=(25, 2))
+            inside[:2] = [[x0, y0], [x1 - 1, y1 - 1]]  # the joints reach the corners
+            colour[t, actor] = inside
+    return frames, colour
+
+
+def fraction(panel: np.ndarray, rgb: tuple[int, int, int]) -> float:
+    """Share of the pixels of ``panel`` within 60 of colour ``rgb`` on every channel."""
+    return float((np.abs(panel.astype(int) - rgb) < 60).all(-1).mean())
+
+
+def panels_of(path: Path) -> list[np.ndarray]:
+    image = np.asarray(Image.open(path).convert("RGB"))
+    assert image.shape == (SIZE, PANELS * SIZE, 3)
+    return np.split(image, PANELS, axis=1)
+
+
+@pytest.fixture(scope="module")
+def ntu(tmp_path_factory) -> dict:
+    """Videos and a prepared split: one actor, two actors, no colour joints, a corrupt video, a missing one,
+    a truncated one."""
+    root = tmp_path_factory.mktemp("strips")
+    videos, prepared = root / "videos", root / "prepared"
+    videos.mkdir()
+    names = ["S001C001P001R001A001", "S001C001P002R001A050", "S001C001P003R001A002",
+             "S001C001P004R001A003", "S001C001P005R001A004", "S001C001P006R001A005"]  # fmt: skip
+    colours = []
+    for name, actors in zip(names[:3], (1, 2, 1)):
+        frames, colour = scene(actors)
+        write_video(videos / f"{name}_rgb.avi", frames)
+        colours.append(colour)
+    colours[2][:] = 0  # no colour joints at all
+    (videos / f"{names[3]}_rgb.avi").write_bytes(b"RIFF not really an avi" * 100)
+    full = (videos / f"{names[0]}_rgb.avi").read_bytes()
+    (videos / f"{names[5]}_rgb.avi").write_bytes(full[: len(full) * 3 // 4])
+    colours += [colours[0]] * 3
+    data = np.zeros((len(names), 3, FRAMES, 25, 2), np.float32)
+    write_prepared_split(prepared, "train", data, np.zeros(len(names)), names, color=np.stack(colours))
+    return {"videos": videos, "prepared": prepared, "names": names, "colour": colours}
+
+
+def test_uniform_indices_are_segment_centres():
+    assert uniform_indices(40, 5).tolist() == [4, 12, 20, 28, 36]
+    assert uniform_indices(3, 5).tolist() == [0, 0, 1, 2, 2]
+    with pytest.raises(ValueError):
+        uniform_indices(0, 5)
+
+
+def test_colour_rows_invert_the_proportional_frame_map():
+    rows = np.arange(20)
+    frames = np.rint(rows * 39 / 19).astype(int)  # row t of 20 valid rows shows frame round(t * 39 / 19)
+    assert colour_rows(frames, 40, 20).tolist() == rows.tolist()
+    assert colour_rows(np.array([0, 39]), 40, 1).tolist() == [0, 0]
+
+
+def test_selected_frames_decodes_the_chosen_frames(tmp_path):
+    levels = 30 + 5 * np.arange(FRAMES)
+    frames = np.broadcast_to(levels[:, None, None, None], (FRAMES, 48, 64, 3)).astype(np.uint8)
+    write_video(tmp_path / "v.avi", frames)
+    with av.open(str(tmp_path / "v.avi")) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    wanted = np.array([31, 0, 12, 12, 39])
+    with av.open(str(tmp_path / "v.avi")) as container:
+        got = list(selected_frames(container, wanted))
+    assert [index for index, _ in got] == [0, 12, 12, 31, 39]
+    for index, image in got:
+        np.testing.assert_array_equal(image, decoded[index])
+    with av.open(str(tmp_path / "v.avi")) as container, pytest.raises(ShortVideo) as short:
+        list(selected_frames(container, np.array([38, 45])))  # a header promising more frames than there are
+    assert short.value.decoded == FRAMES
+
+
+def test_frame_count_without_a_header_count(tmp_path):
+    frames = np.zeros((FRAMES, 48, 64, 3), np.uint8)
+    frames[:, :, :32] = (30 + 5 * np.arange(FRAMES))[:, None, None, None]
+    write_video(tmp_path / "v.mkv", frames)  # Matroska stores no frame count: the packets are counted
+    with av.open(str(tmp_path / "v.mkv")) as container:
+        assert container.streams.video[0].frames == 0
+        assert video_frame_count(container) == FRAMES
+        got = [(index, image[:, :32].mean()) for index, image in selected_frames(container, np.array([0, 39]))]
+    assert [index for index, _ in got] == [0, 39]
+    assert abs(got[0][1] - 30) < 3 and abs(got[1][1] - 225) < 6
+
+
+def test_skeleton_boxes_use_the_nearest_row_with_a_body():
+    colour = scene(1)[1][:10].copy()
+    colour[4:7] = 0
+    source = SkeletonBoxes(colour, frame_count=10)
+    assert [source.row_for_frame(f) for f in range(10)] == [0, 1, 2, 3, 3, 3, 7, 7, 8, 9]
+    x0, y0, x1, y1 = rectangle(3, 0)
+    assert source.boxes(5, np.zeros((HEIGHT, WIDTH, 3), np.uint8)) == [(x0, y0, x1 - 1, y1 - 1)]
+    empty = SkeletonBoxes(np.zeros_like(colour), frame_count=10)
+    assert empty.empty and empty.boxes(3, np.zeros((HEIGHT, WIDTH, 3), np.uint8)) == []
+
+
+def test_skeleton_boxes_map_rows_by_proportion():
+    colour = scene(1)[1][:20]  # 20 rows for a 40-frame video: frame 39 is row 19
+    source = SkeletonBoxes(np.concatenate([colour, np.zeros_like(colour)]), frame_count=40)
+    assert source.valid_rows == 20
+    assert source.row_for_frame(39) == 19 and source.row_for_frame(20) == 10
+
+
+def test_crop_box_unites_grows_and_clips():
+    assert crop_box([(100, 50, 200, 150), (150, 100, 250, 130)], 320, 240, 0.1) == (85, 40, 265, 160)
+    assert crop_box([(10, 10, 300, 230)], 320, 240, 0.1) == (0, 0, 320, 240)
+    assert crop_box([], 320, 240, 0.1) is None
+    assert crop_box([(400, 300, 500, 400)], 320, 240, 0.1) is None  # entirely outside the image
+
+
+def test_strips_crop_the_people_and_resume(ntu, tmp_path):
+    out = tmp_path / "strips"
+    argv = ["--videos", str(ntu["videos"]), "--prepared", str(ntu["prepared"]), "--split", "train",
+            "--out", str(out), "--panels", str(PANELS), "--size", str(SIZE), "--workers", "2"]  # fmt: skip
+    assert make_rgb_strips.main(argv) == 0
+    one, two, whole, corrupt, missing, truncated = ntu["names"]
+    assert sorted(path.stem for path in out.glob("*.jpg")) == [one, two, whole, truncated]
+    for panel in panels_of(out / f"{one}.jpg"):
+        assert fraction(panel, RED) > 0.65  # the crop holds the moving figure
+    for panel in panels_of(out / f"{two}.jpg"):  # the union box holds both actors
+        assert fraction(panel, RED) > 0.08 and fraction(panel, BLUE) > 0.08
+    for panel in panels_of(out / f"{whole}.jpg"):  # no colour joints: the whole frame, mostly grey
+        assert fraction(panel, GREY) > 0.6
+    log = (out / "strips_log.txt").read_text().splitlines()
+    reasons = dict(line.split("\t") for line in log if not line.startswith("#"))
+    assert set(reasons) == {whole, corrupt, missing, truncated}
+    assert "cannot open video" in reasons[corrupt] and "whole frame" in reasons[whole]
+    assert f"no {missing}_rgb.avi" in reasons[missing]
+    assert reasons[truncated].startswith(f"header says {FRAMES} frames")
+    decoded = int(reasons[truncated].split(", ")[1].split()[0])
+    assert 1 < decoded < FRAMES
+    for panel in panels_of(out / f"{truncated}.jpg"):  # 40 rows spread over 25 frames: the crops lag the figure
+        assert fraction(panel, RED) > 0.1
+
+    stamps = {path: path.stat().st_mtime_ns for path in out.glob("*.jpg")}
+    summary = make_rgb_strips.make_strips([ntu["videos"]], ntu["prepared"], ["train"], out, PANELS, SIZE, workers=1)
+    assert (summary.existing, summary.written, summary.failed) == (4, 0, 2)
+    assert stamps == {path: path.stat().st_mtime_ns for path in out.glob("*.jpg")}
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_strip_panels_follow_time(ntu):
+    video = ntu["videos"] / f"{ntu['names'][0]}_rgb.avi"
+    strip = make_strip(video, lambda count: SkeletonBoxes(ntu["colour"][0], count), panels=4, size=16, margin=0.0)
+    assert strip.image.shape == (16, 64, 3)
+    assert (strip.frame_count, strip.whole_frames, strip.header_frames) == (FRAMES, 0, None)
+    wide = make_strip(video, lambda count: SkeletonBoxes(np.zeros((1, 1, 25, 2)), count), panels=4, size=40)
+    assert wide.whole_frames == 4
+    # whole frames at the segment centres 5, 15, 25, 35: the red figure's centre column moves right
+    centres = [
+        np.flatnonzero(((panel[..., 0] > 150) & (panel[..., 1] < 80)).any(0)).mean()
+        for panel in np.split(wide.image, 4, axis=1)
+    ]
+    expected = [(40 + 3 * t) * 40 / WIDTH for t in uniform_indices(FRAMES, 4)]
+    np.testing.assert_allclose(centres, expected, atol=1.5)
+
+
+def test_bad_arguments_are_one_line_errors(ntu, tmp_path, capsys):
+    base = ["--videos", str(ntu["videos"]), "--prepared", str(ntu["prepared"]), "--out", str(tmp_path / "o")]
+    assert make_rgb_strips.main([*base, "--split", "train", "--panels", "0"]) == 2
+    assert make_rgb_strips.main([*base, "--split", "val"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0] == "error: --panels must be at least 1, got 0"
+    assert errors[1].startswith("error: ") and "val_names.txt" in errors[1]
+    with pytest.raises(InputError, match="not a directory"):
+        make_rgb_strips.make_strips([tmp_path / "nowhere"], ntu["prepared"], ["train"], tmp_path / "o")
+    no_colour = tmp_path / "plain"
+    write_prepared_split(no_colour, "train", np.zeros((1, 3, 4, 25, 2)), [0], [ntu["names"][0]])
+    with pytest.raises(InputError, match="train_color.npy.*--detector-weights"):
+        make_rgb_strips.make_strips([ntu["videos"]], no_colour, ["train"], tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_detector_boxes_with_local_random_weights(tmp_path):
+    from torchvision.models.detection import fasterrcnn_resnet50_fpn
+
+    torch.manual_seed(0)
+    weights = tmp_path / "detector.pt"
+    torch.save(fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict(), weights)
+    source = DetectorBoxes(load_person_detector(weights, min_size=96), score_threshold=0.0)
+    boxes = source.boxes(0, np.full((64, 80, 3), 128, np.uint8))
+    assert len(boxes) <= 2 and all(len(box) == 4 and 0 <= box[0] <= box[2] <= 80 for box in boxes)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="bad.pt"):
+        load_person_detector(tmp_path / "bad.pt")
