@@ -9,23 +9,20 @@ from __future__ import annotations
 import sys
 
 from engine.config import resolve_config
-from engine.errors import InputError
+from engine.errors import command
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     """Run the phase the config asks for; bad input is reported on one line and gives exit status 2."""
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        config = resolve_config(argv)
-        from engine import trainer  # deferred so that config errors are reported without importing torch
+    config = resolve_config(argv)
+    from engine import trainer  # deferred so that config errors are reported without importing torch
 
-        if config["phase"] == "train":
-            trainer.train(config)
-        else:
-            trainer.test(config)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if config["phase"] == "train":
+        trainer.train(config)
+    else:
+        trainer.test(config)
     return 0
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.ctrgcn import resolve_graph, rel_channels
+from model.ctrgcn import rel_channels, resolve_graph
 from model.init import bn_init, classifier_init, init_convs_and_bns, init_temporal
 
 

@@ -13,8 +13,16 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from engine.checkpoint import (initialise_from_weights, load_model_weights, load_training_checkpoint, rng_state, save_checkpoint, save_weights,
-                               set_rng_state, unwrap)
+from engine.checkpoint import (
+    initialise_from_weights,
+    load_model_weights,
+    load_training_checkpoint,
+    rng_state,
+    save_checkpoint,
+    save_weights,
+    set_rng_state,
+    unwrap,
+)
 from engine.config import dump_config
 from engine.data import build_dataset, test_loader, train_loader
 from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_runtime, teardown_runtime

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from feeders.feature_store import write_feature_store
 from llm_features.text_encoder import FrozenClipTextEncoder
 
@@ -54,6 +54,7 @@ def encode(encoder: FrozenClipTextEncoder, texts: list[str], batch_size: int) ->
     return np.stack([table[text] for text in texts]).astype(np.float32)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--answers", required=True, nargs="+", help="answers .jsonl file(s)")
@@ -64,21 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seeds random initialisation (--pretrained none)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    try:
-        out = Path(args.out)
-        if (out / "meta.json").exists():
-            raise InputError(f"{out} already holds a feature store: choose another --out or delete it")
-        rows = [row for path in args.answers for row in read_answers(Path(path))]
-        pretrained = None if args.pretrained.lower() == "none" else args.pretrained
-        torch.manual_seed(args.seed)
-        encoder = FrozenClipTextEncoder(args.model, pretrained).to(args.device)
-        features = encode(encoder, [row["answer"] for row in rows], args.batch_size)
-        questions = sorted({row.get("question", "") for row in rows})
-        write_feature_store(out, features, [row["name"] for row in rows],
-                            {"kind": "text", "encoder": encoder.spec, "questions": questions}, answers=rows)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    out = Path(args.out)
+    if (out / "meta.json").exists():
+        raise InputError(f"{out} already holds a feature store: choose another --out or delete it")
+    rows = [row for path in args.answers for row in read_answers(Path(path))]
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    torch.manual_seed(args.seed)
+    encoder = FrozenClipTextEncoder(args.model, pretrained).to(args.device)
+    features = encode(encoder, [row["answer"] for row in rows], args.batch_size)
+    questions = sorted({row.get("question", "") for row in rows})
+    write_feature_store(out, features, [row["name"] for row in rows],
+                        {"kind": "text", "encoder": encoder.spec, "questions": questions}, answers=rows)
     print(f"wrote {len(rows)} x {features.shape[1]} text features to {out}")
     return 0
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from feeders.feature_store import write_feature_store
 from feeders.multimodal import read_strip
 from model.rgb_encoder import FrozenClipImageEncoder
@@ -60,6 +60,7 @@ def extract(encoder: FrozenClipImageEncoder, folder: Path, names: list[str], bat
     return np.concatenate(parts).astype(np.float32)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", required=True, help="folder of <name>.jpg strips")
@@ -76,20 +77,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seeds random initialisation (--pretrained none)")
     parser.add_argument("--float16", action="store_true", help="store features as float16 (half the disk)")
     args = parser.parse_args(argv)
-    try:
-        out = Path(args.out)
-        if (out / "meta.json").exists():
-            raise InputError(f"{out} already holds a feature store: choose another --out or delete it")
-        pretrained = None if args.pretrained.lower() == "none" else args.pretrained
-        torch.manual_seed(args.seed)
-        encoder = FrozenClipImageEncoder(args.model, pretrained, args.image_size, args.layout, args.panels)
-        names = read_names(args.names)
-        features = extract(encoder, Path(args.images), names, args.batch_size, args.workers, torch.device(args.device))
-        write_feature_store(out, features.astype(np.float16 if args.float16 else np.float32), names,
-                            {"kind": "rgb", "encoder": encoder.spec, "images": str(args.images)})
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    out = Path(args.out)
+    if (out / "meta.json").exists():
+        raise InputError(f"{out} already holds a feature store: choose another --out or delete it")
+    pretrained = None if args.pretrained.lower() == "none" else args.pretrained
+    torch.manual_seed(args.seed)
+    encoder = FrozenClipImageEncoder(args.model, pretrained, args.image_size, args.layout, args.panels)
+    names = read_names(args.names)
+    features = extract(encoder, Path(args.images), names, args.batch_size, args.workers, torch.device(args.device))
+    write_feature_store(out, features.astype(np.float16 if args.float16 else np.float32), names,
+                        {"kind": "rgb", "encoder": encoder.spec, "images": str(args.images)})
     print(f"wrote {len(names)} x {features.shape[1]} RGB features to {out}")
     return 0
 

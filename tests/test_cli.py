@@ -13,6 +13,7 @@ import main_mmcl
 from model.ctrgcn import Model
 from tests.conftest import NUM_CLASS
 
+
 def _run(argv: list[str]) -> int:
     return main_mmcl.main([str(a) for a in argv])
 

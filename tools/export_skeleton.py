@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from engine.checkpoint import extract_state_dict, read_torch_file
-from engine.errors import InputError
+from engine.errors import InputError, command
 from engine.fileio import atomic_path
 
 
@@ -33,17 +33,14 @@ def export_skeleton(checkpoint: str | Path, out: str | Path, overwrite: bool = F
     return len(state)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="our training checkpoint or a public MMCL one")
     parser.add_argument("--out", required=True, help="where to write the skeleton-only weights")
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        count = export_skeleton(args.checkpoint, args.out, args.overwrite)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    count = export_skeleton(args.checkpoint, args.out, args.overwrite)
     size = Path(args.out).stat().st_size / 2**20
     print(f"wrote {count} tensors ({size:.1f} MB) to {args.out}")
     return 0

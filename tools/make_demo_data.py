@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from feeders.demo_data import MANIFEST, generate_demo_dataset
 
 
@@ -59,6 +59,7 @@ def check_output(out: Path, generator_args: dict, overwrite: bool) -> None:
         )
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -72,12 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "panel_size": args.panel_size,
     }
     start = time.perf_counter()
-    try:
-        check_output(args.out, generator_args, args.overwrite)
-        summary = generate_demo_dataset(args.out, **generator_args)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    check_output(args.out, generator_args, args.overwrite)
+    summary = generate_demo_dataset(args.out, **generator_args)
     splits = summary["splits"]
     rgb = f"RGB strips {args.panels}x{args.panel_size}px" if not args.no_rgb else "no RGB strips"
     print(

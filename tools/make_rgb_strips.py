@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from feeders.prepared import split_paths
 from tools.rgb_strips import DetectorBoxes, SkeletonBoxes, load_person_detector, make_strip, save_jpeg
 
@@ -240,25 +240,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = parse_args(argv)
-    try:
-        summary = make_strips(
-            args.videos,
-            args.prepared,
-            args.split,
-            args.out,
-            args.panels,
-            args.size,
-            args.margin,
-            args.workers,
-            args.detector_weights,
-            args.detector_size,
-        )
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = make_strips(
+        args.videos,
+        args.prepared,
+        args.split,
+        args.out,
+        args.panels,
+        args.size,
+        args.margin,
+        args.workers,
+        args.detector_weights,
+        args.detector_size,
+    )
     print(
         f"{summary.samples} samples: {summary.existing} strips already there, {summary.written} written, "
         f"{summary.failed} failed (see {Path(args.out) / LOG_NAME})"

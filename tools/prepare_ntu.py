@@ -24,12 +24,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from engine.fileio import atomic_path, write_text_atomic
 from feeders.prepared import split_paths, write_meta, write_npy_atomic
 from tools.ntu_denoise import ACTOR_WIDTH, denoise
-from tools.ntu_layout import DATASETS, MIN_FRAMES, NAME_FIELDS, NAME_PATTERN, Dataset, NpyWriter, centre
-from tools.ntu_layout import parse_name, person_slots, split_rows, write_ctrgcn_npz
+from tools.ntu_layout import (
+    DATASETS,
+    MIN_FRAMES,
+    NAME_FIELDS,
+    NAME_PATTERN,
+    Dataset,
+    NpyWriter,
+    centre,
+    parse_name,
+    person_slots,
+    split_rows,
+    write_ctrgcn_npz,
+)
 from tools.ntu_raw import NUM_JOINTS, parse_skeleton
 
 CACHE_VERSION = "ntu-v1"
@@ -336,14 +347,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = parse_args(argv)
-    try:
-        summary = prepare(args.skeletons, args.missing, args.dataset, args.out, args.protocols, args.npz, args.workers)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    summary = prepare(args.skeletons, args.missing, args.dataset, args.out, args.protocols, args.npz, args.workers)
     print(f"{summary.found} files found: {summary.excluded} in the missing list, {summary.ignored} outside "
           f"{args.dataset}; {summary.parsed} parsed, {summary.resumed} taken from the cache")  # fmt: skip
     print(f"{len(summary.failed)} skipped (see {Path(args.out) / LOG_NAME}); padded to {summary.frames} frames")

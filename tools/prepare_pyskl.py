@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from engine.fileio import atomic_path, write_text_atomic
 from feeders.prepared import split_paths, write_meta, write_npy_atomic
 from tools.ntu_layout import NpyWriter
@@ -180,6 +180,7 @@ def prepare(
     return sizes
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pickle", required=True, help="pyskl annotation file, e.g. ntu120_3danno.pkl")
@@ -192,11 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.num_class is not None and args.num_class <= 0:
         parser.error("--num-class must be positive")
-    try:
-        sizes = prepare(args.pickle, args.out, args.protocols, args.num_class, args.centre, args.dataset)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    sizes = prepare(args.pickle, args.out, args.protocols, args.num_class, args.centre, args.dataset)
     for protocol, splits in sizes.items():
         print(f"{Path(args.out) / protocol}: " + ", ".join(f"{split} {count}" for split, count in splits.items()))
     return 0

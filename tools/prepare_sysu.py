@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from tools.kinect_v1 import JOINT_ORDERS, NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
 
 #: SYSU 3D HOI actions, action number = position + 1 (order of the dataset paper; unverified).
@@ -110,6 +110,7 @@ def prepare(
     return len(names)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skeletons", required=True, help="folder of <subject>_<action>.npy arrays (T, 20, 3)")
@@ -120,12 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.class_map and not args.zero_shot:
         parser.error("--class-map is used only with --zero-shot")
-    try:
-        class_map = read_class_map(args.class_map) if args.class_map else None
-        count = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    class_map = read_class_map(args.class_map) if args.class_map else None
+    count = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order)
     print(f"wrote {count} samples to {Path(args.out) / SPLIT}_data.npy")
     return 0
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import command
 from feeders.prepared import write_meta, write_prepared_split
 from feeders.ucla import NUM_CLASS, NUM_JOINTS, SPLIT_VIEWS, _read_json_folder
 
@@ -41,16 +41,13 @@ def prepare(json_dir: str | Path, out: str | Path) -> dict[str, int]:
     return sizes
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", required=True, help="folder of aAA_sSS_eEE_vVV.json files")
     parser.add_argument("--out", required=True, help="prepared dataset folder to write")
     args = parser.parse_args(argv)
-    try:
-        sizes = prepare(args.json, args.out)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    sizes = prepare(args.json, args.out)
     print(f"{args.out}: " + ", ".join(f"{split} {count}" for split, count in sizes.items()))
     return 0
 

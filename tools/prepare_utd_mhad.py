@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from engine.errors import InputError
+from engine.errors import InputError, command
 from tools.kinect_v1 import NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
 
 NUM_CLASS = 27
@@ -80,17 +80,14 @@ def prepare(skeletons: str | Path, out: str | Path, zero_shot: bool = False) -> 
     return len(names)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skeletons", required=True, help="folder of aA_sS_tT_skeleton.mat files")
     parser.add_argument("--out", required=True, help="prepared dataset folder to write")
     parser.add_argument("--zero-shot", action="store_true", help="only the 6 actions shared with NTU120, NTU labels")
     args = parser.parse_args(argv)
-    try:
-        count = prepare(args.skeletons, args.out, args.zero_shot)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    count = prepare(args.skeletons, args.out, args.zero_shot)
     print(f"wrote {count} samples to {Path(args.out) / SPLIT}_data.npy")
     return 0
 
