@@ -80,6 +80,14 @@ def read_torch_file(path: str | os.PathLike) -> Any:
         raise InputError(f"{path}: not a loadable weights-only torch checkpoint ({reason})") from None
 
 
+def bare_state_dict(content: Any) -> dict[str, torch.Tensor] | None:
+    """``content`` as a bare state dict (every value a tensor), DataParallel's ``module.`` prefixes removed;
+    ``None`` if it is not one."""
+    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+        return None
+    return {key.removeprefix("module."): value for key, value in content.items()}
+
+
 def extract_state_dict(content: Any, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The backbone weights inside a file's content: ours (the ``backbone.`` entries of its ``model``, the
     training objective's state), or a bare (public) state dict."""
@@ -88,9 +96,9 @@ def extract_state_dict(content: Any, path: str | os.PathLike) -> dict[str, torch
         content = {k[len(prefix):]: v for k, v in content["model"].items() if k.startswith(prefix)}
     elif isinstance(content, dict) and isinstance(content.get("state_dict"), dict):
         content = content["state_dict"]
-    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+    state = bare_state_dict(content)
+    if state is None:
         raise InputError(f"{path}: holds no model state dict")
-    state = {key.removeprefix("module."): value for key, value in content.items()}
     return backbone_state(state) if is_public_mmcl(state) else state
 
 
@@ -101,7 +109,12 @@ def load_model_weights(
 
     Any mismatch is an ``InputError`` naming the file and the first missing, unexpected or mis-shaped key.
     """
-    state = extract_state_dict(read_torch_file(path), path)
+    return load_state(model, extract_state_dict(read_torch_file(path), path), path, ignore_prefixes)
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike,
+               ignore_prefixes: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """:func:`load_model_weights` for a state dict already read from ``path``."""
     dropped = [key for key in state if any(key.startswith(prefix) for prefix in ignore_prefixes)]
     for key in dropped:
         del state[key]
@@ -143,14 +156,12 @@ def initialise_from_weights(objective: nn.Module, path: str | os.PathLike, ignor
     """Start training from ``path``: a public MMCL checkpoint fills every part it has a counterpart for,
     anything else loads into the backbone strictly. Returns a log line saying what was loaded."""
     content = read_torch_file(path)
-    if isinstance(content, dict) and all(isinstance(v, torch.Tensor) for v in content.values()):
-        state = {key.removeprefix("module."): value for key, value in content.items()}
-        if is_public_mmcl(state):
-            target = unwrap(objective).state_dict()
-            mapped, report = map_public_state(state, target)
-            unwrap(objective).load_state_dict(mapped, strict=False)
-            return (f"initialised from public MMCL checkpoint {path}: {len(report['mapped'])} keys mapped, "
-                    f"{len(report['ignored'])} ignored (e.g. {report['ignored'][:3]}), "
-                    f"{len(report['missing'])} of ours left as initialised (e.g. {report['missing'][:3]})")
-    dropped = load_model_weights(unwrap(objective).backbone, path, ignore_prefixes)
+    state = bare_state_dict(content)
+    if state is not None and is_public_mmcl(state):
+        mapped, report = map_public_state(state, unwrap(objective).state_dict())
+        unwrap(objective).load_state_dict(mapped, strict=False)
+        return (f"initialised from public MMCL checkpoint {path}: {len(report['mapped'])} keys mapped, "
+                f"{len(report['ignored'])} ignored (e.g. {report['ignored'][:3]}), "
+                f"{len(report['missing'])} of ours left as initialised (e.g. {report['missing'][:3]})")
+    dropped = load_state(unwrap(objective).backbone, extract_state_dict(content, path), path, ignore_prefixes)
     return f"initialised the backbone from {path}" + (f" (ignored {len(dropped)} keys)" if dropped else "")
