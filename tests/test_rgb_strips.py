@@ -11,16 +11,21 @@ import torch
 from PIL import Image
 
 from engine.errors import InputError
-from feeders.prepared import write_prepared_split
+from feeders.prepared import write_meta, write_prepared_split
 from tools import make_rgb_strips
+from tools.rgb_sources import find_ucla_sources
 from tools.rgb_strips import (
+    KINECT_V1_COLOUR_FOCAL,
     DetectorBoxes,
+    ProjectedBoxes,
     ShortVideo,
     SkeletonBoxes,
     colour_rows,
     crop_box,
+    frame_files,
     load_person_detector,
     make_strip,
+    project_kinect_v1,
     selected_frames,
     uniform_indices,
     video_frame_count,
@@ -243,3 +248,111 @@ def test_detector_boxes_with_local_random_weights(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(InputError, match="bad.pt"):
         load_person_detector(tmp_path / "bad.pt")
+
+
+# ------------------------------------------------------------------------------------------- NW-UCLA
+UCLA_FRAMES, UCLA_WIDTH, UCLA_HEIGHT, DEPTH = 24, 160, 120, 3.0
+GREEN = (20, 200, 20)
+
+
+def ucla_rectangle(t: int) -> tuple[int, int, int, int]:
+    return 10 + 3 * t, 30, 50 + 3 * t, 100
+
+
+def back_project(pixels: np.ndarray) -> np.ndarray:
+    """Camera-space joints at depth ``DEPTH`` that ``project_kinect_v1`` sends to ``pixels`` (..., 2)."""
+    u, v = pixels[..., 0] / UCLA_WIDTH, pixels[..., 1] / UCLA_HEIGHT
+    scale = DEPTH / KINECT_V1_COLOUR_FOCAL
+    return np.stack([(u - 0.5) * 640 * scale, (0.5 - v) * 480 * scale, np.full_like(u, DEPTH)], -1)
+
+
+def ucla_scene() -> tuple[np.ndarray, np.ndarray]:
+    """Frames of a red figure moving right, and its 3D joints (T, M=1, V=20, 3) spread inside it."""
+    rng = np.random.default_rng(5)
+    frames = np.full((UCLA_FRAMES, UCLA_HEIGHT, UCLA_WIDTH, 3), GREY, np.uint8)
+    pixels = np.zeros((UCLA_FRAMES, 1, 20, 2))
+    for t in range(UCLA_FRAMES):
+        x0, y0, x1, y1 = ucla_rectangle(t)
+        frames[t, y0:y1, x0:x1] = RED
+        pixels[t, 0] = rng.uniform([x0 + 1, y0 + 1], [x1 - 1, y1 - 1], size=(20, 2))
+        pixels[t, 0, :2] = [[x0, y0], [x1 - 1, y1 - 1]]
+    return frames, back_project(pixels)
+
+
+def write_frame_folder(folder: Path, frames: np.ndarray) -> None:
+    """The NW-UCLA release's layout: unpadded frame numbers, and depth images beside the colour frames."""
+    folder.mkdir(parents=True)
+    for k, image in enumerate(frames):
+        Image.fromarray(image).save(folder / f"frame_{k}_tc_{90467319 + 33 * k}_rgb.jpg", quality=95)
+        Image.fromarray(np.full_like(image, GREEN)).save(folder / f"frame_{k}_tc_{90467351 + 33 * k}_depth_vis.jpg")
+        (folder / f"frame_{k}_tc_{90467351 + 33 * k}_skeletons.txt").write_text("20\n")
+
+
+@pytest.fixture(scope="module")
+def ucla(tmp_path_factory) -> dict:
+    """A prepared NW-UCLA test split and its colour data: a frame folder, a nested video, a sample without
+    joints, a sample without any colour source."""
+    root = tmp_path_factory.mktemp("ucla")
+    frames, joints = ucla_scene()
+    release = root / "multiview_action"
+    write_frame_folder(release / "view_3" / "a01_s01_e00", frames)
+    write_frame_folder(release / "view_3" / "a02_s03_e01", frames)  # joints all zero: whole frames
+    (root / "videos" / "a04").mkdir(parents=True)
+    write_video(root / "videos" / "a04" / "a04_s02_e02_v03.avi", frames)
+    names = ["a01_s01_e00_v03", "a02_s03_e01_v03", "a04_s02_e02_v03", "a05_s01_e00_v03"]
+    data = np.zeros((len(names), 3, UCLA_FRAMES, 20, 1), np.float32)
+    data[[0, 2, 3]] = joints.transpose(3, 0, 2, 1)
+    prepared = root / "prepared"
+    write_prepared_split(prepared, "test", data, [0, 1, 3, 4], names)
+    write_meta(prepared, "ucla", 10, "ucla", {"test": len(names)})
+    return {"sources": [release, root / "videos"], "prepared": prepared, "names": names, "joints": joints}
+
+
+def test_kinect_v1_projection():
+    joints = np.array([[0.0, 0.0, 2.0], [0.5, 0.25, 2.0], [0.0, 0.0, 0.0], [0.3, 0.1, -1.0]])
+    expected = [[0.5, 0.5], [0.5 + 531.15 * 0.5 / 1280, 0.5 - 531.15 * 0.25 / 960], [0, 0], [0, 0]]
+    np.testing.assert_allclose(project_kinect_v1(joints), expected, rtol=1e-6)
+    frames, joints = ucla_scene()
+    source = ProjectedBoxes(joints, frame_count=UCLA_FRAMES)
+    (box,) = source.boxes(7, frames[7])
+    np.testing.assert_allclose(box, np.add(ucla_rectangle(7), (0, 0, -1, -1)), atol=1e-3)
+
+
+def test_ucla_sources_follow_the_release_naming(ucla):
+    found = find_ucla_sources(ucla["sources"])
+    release, videos = ucla["sources"]
+    assert found == {
+        "a01_s01_e00_v03": release / "view_3" / "a01_s01_e00",
+        "a02_s03_e01_v03": release / "view_3" / "a02_s03_e01",
+        "a04_s02_e02_v03": videos / "a04" / "a04_s02_e02_v03.avi",
+    }
+    ordered = frame_files(release / "view_3" / "a01_s01_e00")
+    assert [path.name.split("_")[1] for path in ordered] == [str(k) for k in range(UCLA_FRAMES)]
+
+
+def test_ucla_strips_crop_the_projected_skeleton(ucla, tmp_path):
+    out = tmp_path / "strips"
+    argv = ["--videos", *map(str, ucla["sources"]), "--prepared", str(ucla["prepared"]), "--split", "test",
+            "--out", str(out), "--panels", str(PANELS), "--size", str(SIZE), "--workers", "1"]  # fmt: skip
+    assert make_rgb_strips.main(argv) == 0
+    folder, no_joints, video, missing = ucla["names"]
+    assert sorted(path.stem for path in out.glob("*.jpg")) == [folder, no_joints, video]
+    for name in (folder, video):  # the crop holds the figure in every panel: frames are in time order
+        for panel in panels_of(out / f"{name}.jpg"):
+            assert fraction(panel, RED) > 0.65 and fraction(panel, GREEN) == 0
+    for panel in panels_of(out / f"{no_joints}.jpg"):
+        assert fraction(panel, GREY) > 0.6
+    reasons = dict(line.split("\t") for line in (out / "strips_log.txt").read_text().splitlines() if "\t" in line)
+    assert set(reasons) == {no_joints, missing}
+    assert "whole frame" in reasons[no_joints]
+    assert reasons[missing].startswith("no view_<V>/a05_s01_e00 frame folder or a05_s01_e00_v03.<video>")
+
+
+def test_ucla_frame_folder_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty: no \\*_rgb.jpg frame"):
+        make_strip(tmp_path / "empty", lambda count: SkeletonBoxes(np.zeros((1, 1, 20, 2)), count))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "frame_0_tc_1_rgb.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(InputError, match="frame_0_tc_1_rgb.jpg: cannot read the frame"):
+        make_strip(tmp_path / "broken", lambda count: SkeletonBoxes(np.zeros((1, 1, 20, 2)), count))

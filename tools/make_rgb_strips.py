@@ -1,14 +1,17 @@
-"""Command: NTU ``_rgb.avi`` videos -> one temporal RGB strip per sample (``<out>/<name>.jpg``, SPEC §3).
+"""Command: NTU or NW-UCLA colour videos -> one temporal RGB strip per sample (``<out>/<name>.jpg``, SPEC §3).
 
     python -m tools.make_rgb_strips --videos DIR [DIR ...] --prepared DIR --split train [--split test]
                                     --out DIR [--panels 5] [--size 224] [--margin 0.1] [--workers N]
-                                    [--detector-weights FILE] [--detector-size 800]
+                                    [--detector-weights FILE] [--detector-size 800] [--focal 531.15]
 
-The samples are the rows of ``<prepared>/<split>_names.txt``; sample ``NAME`` is read from
-``NAME_rgb.avi`` in one of the video folders. Persons are cropped with the colour-space joints of
-``<prepared>/<split>_color.npy``, or with a local Faster R-CNN when ``--detector-weights`` is given.
-Samples whose strip exists are skipped (a re-run resumes); failures, whole-frame fallbacks and videos
-shorter than their header are appended to ``<out>/strips_log.txt`` (name, tab, reason); the run goes on.
+The samples are the rows of ``<prepared>/<split>_names.txt``; ``meta.json``'s graph says the dataset.
+NTU: sample ``NAME`` is ``NAME_rgb.avi`` in one of the video folders, cropped with the colour-space
+joints of ``<prepared>/<split>_color.npy``. NW-UCLA: sample ``aAA_sSS_eEE_vVV`` is the release's frame
+folder ``view_<V>/aAA_sSS_eEE/`` or a video of that name under the folders, cropped with its 3D joints
+(``<split>_data.npy``) projected into the image. ``--detector-weights`` crops with a local Faster R-CNN
+instead. Samples whose strip exists are skipped (a re-run resumes); failures, whole-frame fallbacks and
+videos shorter than their header are appended to ``<out>/strips_log.txt`` (name, tab, reason); the run
+goes on.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,10 +32,21 @@ from tqdm import tqdm
 
 from engine.errors import InputError, command
 from feeders.prepared import split_paths
-from tools.rgb_strips import DetectorBoxes, SkeletonBoxes, load_person_detector, make_strip, save_jpeg
+from feeders.skeleton_store import open_split
+from tools.rgb_sources import NTU_VIDEO_SUFFIX, find_ntu_videos, find_ucla_sources
+from tools.rgb_strips import (
+    KINECT_V1_COLOUR_FOCAL,
+    BoxSource,
+    DetectorBoxes,
+    ProjectedBoxes,
+    SkeletonBoxes,
+    load_person_detector,
+    make_strip,
+    save_jpeg,
+)
 
 LOG_NAME = "strips_log.txt"
-VIDEO_SUFFIX = "_rgb.avi"
+UCLA_GRAPH = "ucla"
 
 
 @dataclass(frozen=True)
@@ -41,11 +55,13 @@ class Settings:
 
     prepared: Path
     out: Path
+    dataset: str  # "ntu" or "ucla"
     panels: int
     size: int
     margin: float
     detector_weights: Path | None
     detector_size: int
+    focal: float
 
 
 @dataclass(frozen=True)
@@ -55,7 +71,7 @@ class Task:
     name: str
     split: str
     row: int
-    video: Path
+    video: Path  # a video file, or a folder of *_rgb.jpg frames
 
 
 @dataclass
@@ -73,34 +89,40 @@ _worker: dict = {}
 
 
 def _init_worker(settings: Settings, threads: int | None) -> None:
-    """Per-process state: the settings, the detector (loaded once) and the colour arrays (memory-mapped)."""
+    """Per-process state: the settings, the detector (loaded once) and the joint arrays (memory-mapped)."""
     if threads is not None:
         torch.set_num_threads(threads)
     _worker.clear()
     _worker["settings"] = settings
-    _worker["colour"] = {}
+    _worker["arrays"] = {}
     if settings.detector_weights is not None:
         _worker["detector"] = DetectorBoxes(load_person_detector(settings.detector_weights, settings.detector_size))
 
 
-def _colour(split: str) -> np.ndarray:
-    if split not in _worker["colour"]:
-        path = split_paths(_worker["settings"].prepared, split)["color"]
-        _worker["colour"][split] = np.load(path, mmap_mode="r")
-    return _worker["colour"][split]
+def _joints(split: str, kind: str) -> np.ndarray:
+    """The memory-mapped ``data`` or ``color`` array of a prepared split, opened once per process."""
+    key = (split, kind)
+    if key not in _worker["arrays"]:
+        _worker["arrays"][key] = np.load(split_paths(_worker["settings"].prepared, split)[kind], mmap_mode="r")
+    return _worker["arrays"][key]
+
+
+def _box_source(task: Task) -> Callable[[int], BoxSource]:
+    """``source_for(frame_count)`` of a task: the detector, the NTU colour joints or the NW-UCLA 3D joints."""
+    settings: Settings = _worker["settings"]
+    if "detector" in _worker:
+        return lambda _: _worker["detector"]
+    if settings.dataset == "ucla":
+        joints = np.asarray(_joints(task.split, "data")[task.row]).transpose(1, 3, 2, 0)  # (T, M, V, 3)
+        return partial(ProjectedBoxes, joints, focal=settings.focal)
+    return partial(SkeletonBoxes, np.asarray(_joints(task.split, "color")[task.row]))
 
 
 def _strip_one(task: Task) -> tuple[str, bool, str]:
     """Write the strip of one sample; returns (name, written, log reason or '')."""
     settings: Settings = _worker["settings"]
-    detector = _worker.get("detector")
-    source_for = (
-        (lambda _: detector)
-        if detector is not None
-        else partial(SkeletonBoxes, np.asarray(_colour(task.split)[task.row]))
-    )
     try:
-        strip = make_strip(task.video, source_for, settings.panels, settings.size, settings.margin)
+        strip = make_strip(task.video, _box_source(task), settings.panels, settings.size, settings.margin)
     except InputError as error:
         return task.name, False, str(error)
     save_jpeg(settings.out / f"{task.name}.jpg", strip.image)
@@ -112,45 +134,43 @@ def _strip_one(task: Task) -> tuple[str, bool, str]:
     return task.name, True, "; ".join(notes)
 
 
-def find_videos(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
-    """``{sample name: video path}`` for every ``NAME_rgb.avi`` in ``folders`` (not recursive; the first folder wins)."""
-    videos: dict[str, Path] = {}
-    for folder in map(Path, folders):
-        if not folder.is_dir():
-            raise InputError(f"{folder}: not a directory of {VIDEO_SUFFIX} videos")
-        for entry in os.scandir(folder):
-            if entry.name.endswith(VIDEO_SUFFIX):
-                videos.setdefault(entry.name[: -len(VIDEO_SUFFIX)], Path(entry.path))
-    return videos
+def read_split(prepared: Path, split: str, detector: bool) -> tuple[list[str], str]:
+    """Sample names of one prepared split and its dataset (``"ucla"`` for the NW-UCLA graph, else ``"ntu"``).
 
-
-def read_names(prepared: Path, split: str, need_colour: bool) -> list[str]:
-    """Sample names of one prepared split, checking its colour array when the crops need it."""
-    paths = split_paths(prepared, split)
-    try:
-        names = paths["names"].read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{paths['names']}: cannot read the sample names ({error})") from None
-    if need_colour:
+    An NTU split cropped with its joints must have a colour array, one row per name.
+    """
+    opened = open_split(prepared, split)
+    dataset = "ucla" if opened.graph == UCLA_GRAPH else "ntu"
+    if dataset == "ntu" and not detector:
+        path = split_paths(prepared, split)["color"]
         try:
-            colour = np.load(paths["color"], mmap_mode="r")
+            colour = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as error:
             raise InputError(
-                f"{paths['color']}: cannot read the colour joints ({error}); "
+                f"{path}: cannot read the colour joints ({error}); "
                 "prepare NTU with tools.prepare_ntu or pass --detector-weights"
             ) from None
-        if colour.ndim != 5 or colour.shape[-1] != 2 or len(colour) != len(names):
-            raise InputError(f"{paths['color']}: expected ({len(names)}, T, M, V, 2), got {colour.shape}")
-    return names
+        if colour.ndim != 5 or colour.shape[-1] != 2 or len(colour) != len(opened.names):
+            raise InputError(f"{path}: expected ({len(opened.names)}, T, M, V, 2), got {colour.shape}")
+    return opened.names, dataset
 
 
-def _check_settings(panels: int, size: int, margin: float, workers: int, detector_size: int) -> None:
+def _check_settings(panels: int, size: int, margin: float, workers: int, detector_size: int, focal: float) -> None:
     checks = (("--panels", panels), ("--size", size), ("--workers", workers), ("--detector-size", detector_size))
     for flag, value in checks:
         if value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
     if not 0 <= margin <= 1:
         raise InputError(f"--margin must be between 0 and 1, got {margin}")
+    if not focal > 0:
+        raise InputError(f"--focal must be positive, got {focal}")
+
+
+def _missing_reason(name: str, dataset: str, videos: Sequence[str | os.PathLike]) -> str:
+    folders = ", ".join(map(str, videos))
+    if dataset == "ucla":
+        return f"no view_<V>/{name.rsplit('_v', 1)[0]} frame folder or {name}.<video> under {folders}"
+    return f"no {name}{NTU_VIDEO_SUFFIX} in {folders}"
 
 
 def make_strips(
@@ -164,17 +184,20 @@ def make_strips(
     workers: int | None = None,
     detector_weights: str | os.PathLike | None = None,
     detector_size: int = 800,
+    focal: float = KINECT_V1_COLOUR_FOCAL,
 ) -> Summary:
     """Write the missing strips of every sample of ``splits``; see the module docstring."""
     workers = workers or os.cpu_count() or 1
-    _check_settings(panels, size, margin, workers, detector_size)
+    _check_settings(panels, size, margin, workers, detector_size, focal)
     if detector_weights is not None and not Path(detector_weights).is_file():
         raise InputError(f"{detector_weights}: detector weights file not found")
     prepared, out = Path(prepared), Path(out)
-    found = find_videos(videos)
+    split_names = {split: read_split(prepared, split, detector_weights is not None) for split in splits}
+    dataset = next(iter(split_names.values()))[1]
+    found = (find_ucla_sources if dataset == "ucla" else find_ntu_videos)(videos)
     summary, tasks, seen = Summary(), [], set()
-    for split in splits:
-        for row, name in enumerate(read_names(prepared, split, detector_weights is None)):
+    for split, (names, _) in split_names.items():
+        for row, name in enumerate(names):
             if name in seen:
                 continue
             seen.add(name)
@@ -183,12 +206,12 @@ def make_strips(
                 summary.existing += 1
             elif name not in found:
                 summary.failed += 1
-                summary.log.append((name, f"no {name}{VIDEO_SUFFIX} in {', '.join(map(str, videos))}"))
+                summary.log.append((name, _missing_reason(name, dataset, videos)))
             else:
                 tasks.append(Task(name, split, row, found[name]))
     out.mkdir(parents=True, exist_ok=True)
     weights = None if detector_weights is None else Path(detector_weights)
-    settings = Settings(prepared, out, panels, size, margin, weights, detector_size)
+    settings = Settings(prepared, out, dataset, panels, size, margin, weights, detector_size, focal)
     with open(out / LOG_NAME, "a", encoding="utf-8") as log, tqdm(total=len(tasks), desc="strips", unit="video") as bar:
         log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}: {len(tasks)} videos to do\n")
         log.writelines(f"{name}\t{reason}\n" for name, reason in summary.log)
@@ -218,8 +241,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--videos", nargs="+", required=True, help="folders of SsssCcccPpppRrrrAaaa_rgb.avi files")
-    parser.add_argument("--prepared", required=True, help="prepared NTU protocol folder (names and colour joints)")
+    parser.add_argument(
+        "--videos",
+        nargs="+",
+        required=True,
+        help="NTU: folders of SsssCcccPpppRrrrAaaa_rgb.avi files; NW-UCLA: folders searched for "
+        "view_<V>/aAA_sSS_eEE frame folders or aAA_sSS_eEE_vVV videos",
+    )
+    parser.add_argument("--prepared", required=True, help="prepared NTU protocol or NW-UCLA folder (names, joints)")
     parser.add_argument("--split", action="append", required=True, help="split to do; repeat for several")
     parser.add_argument("--out", required=True, help="folder of the strips (<name>.jpg)")
     parser.add_argument("--panels", type=int, default=5, help="crops per strip (default 5)")
@@ -236,6 +265,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=800,
         help="short side the detector resizes frames to (default 800; smaller is faster)",
+    )
+    parser.add_argument(
+        "--focal",
+        type=float,
+        default=KINECT_V1_COLOUR_FOCAL,
+        help="NW-UCLA: focal length in pixels of a 640x480 frame for projecting the 3D joints "
+        f"(default {KINECT_V1_COLOUR_FOCAL}, the Kinect v1 colour camera's)",
     )
     return parser.parse_args(argv)
 
@@ -255,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.workers,
         args.detector_weights,
         args.detector_size,
+        args.focal,
     )
     print(
         f"{summary.samples} samples: {summary.existing} strips already there, {summary.written} written, "

@@ -1,17 +1,19 @@
 """Temporal RGB strips (SPEC §3): pick frames of a video, crop the person(s), resize, join left to right.
 
-A strip is ``panels`` crops taken at uniform times over the video, each resized to ``size`` × ``size``
-(plain resize, no padding), concatenated in time order. The crop box of a frame comes from a
-``BoxSource``: the skeleton's colour-space joints (``SkeletonBoxes``) or a person detector
-(``DetectorBoxes``). The boxes of a frame are united, grown by a margin, clipped to the image; a frame
-without any box is used whole.
+A strip is ``panels`` crops taken at uniform times over the video (a video file, or a folder of
+``*_rgb.jpg`` frames as NW-UCLA ships them), each resized to ``size`` × ``size`` (plain resize, no
+padding), concatenated in time order. The crop box of a frame comes from a ``BoxSource``: the skeleton's
+colour-space joints (``SkeletonBoxes``), its 3D joints projected into the image (``ProjectedBoxes``) or a
+person detector (``DetectorBoxes``). The boxes of a frame are united, grown by a margin, clipped to the
+image; a frame without any box is used whole.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -28,6 +30,11 @@ from engine.fileio import atomic_path
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1: corners in pixels
 PERSON_LABEL = 1  # COCO "person" in torchvision detection models
 JPEG_QUALITY = 95
+#: Name ending of the colour frames in a frame folder (NW-UCLA: ``frame_<k>_tc_<timecode>_rgb.jpg``).
+FRAME_SUFFIX = "_rgb.jpg"
+#: Nominal focal length of the Kinect v1 colour camera, in pixels of a 640 × 480 image.
+KINECT_V1_COLOUR_FOCAL = 531.15
+_FIRST_NUMBER = re.compile(r"\d+")
 
 
 class BoxSource(Protocol):
@@ -93,6 +100,43 @@ class SkeletonBoxes:
                 low, high = xy.min(0), xy.max(0)
                 result.append((float(low[0]), float(low[1]), float(high[0]), float(high[1])))
         return result
+
+
+def project_kinect_v1(joints: np.ndarray, focal: float = KINECT_V1_COLOUR_FOCAL) -> np.ndarray:
+    """Image position of camera-space joints (..., 3) in metres, as fractions of the width and height.
+
+    The Kinect SDK's pinhole projection: ``u = 0.5 + f x / (640 z)``, ``v = 0.5 - f y / (480 z)`` with the
+    focal length ``f`` in pixels of a 640 × 480 image. Joints that are all zero or not in front of the
+    camera (z <= 0) come out as (0, 0), which ``SkeletonBoxes`` reads as absent.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    depth = joints[..., 2]
+    present = (depth > 0) & np.isfinite(joints).all(-1)
+    safe_depth = np.where(present, depth, 1.0)
+    u = 0.5 + focal * joints[..., 0] / (640.0 * safe_depth)
+    v = 0.5 - focal * joints[..., 1] / (480.0 * safe_depth)
+    return np.where(present[..., None], np.stack([u, v], -1), 0.0).astype(np.float32)
+
+
+class ProjectedBoxes:
+    """Boxes from the 3D joints of one sample, ``joints`` (T, M, V, 3) camera-space metres, 0 where absent.
+
+    The joints are projected with ``project_kinect_v1`` and scaled to each frame's size; rows map to frames
+    and absent rows are handled as in ``SkeletonBoxes``.
+    """
+
+    def __init__(self, joints: np.ndarray, frame_count: int, focal: float = KINECT_V1_COLOUR_FOCAL) -> None:
+        joints = np.asarray(joints)
+        if joints.ndim != 4 or joints.shape[-1] != 3:
+            raise ValueError(f"3D joints must be (T, M, V, 3), got shape {joints.shape}")
+        self.fractions = SkeletonBoxes(project_kinect_v1(joints, focal), frame_count)
+
+    def boxes(self, frame_index: int, image: np.ndarray) -> list[Box]:
+        height, width = image.shape[:2]
+        return [
+            (x0 * width, y0 * height, x1 * width, y1 * height)
+            for x0, y0, x1, y1 in self.fractions.boxes(frame_index, image)
+        ]
 
 
 class DetectorBoxes:
@@ -191,6 +235,29 @@ def selected_frames(container: av.container.InputContainer, indices: np.ndarray)
     raise ShortVideo(decoded)
 
 
+def frame_files(folder: str | os.PathLike) -> list[Path]:
+    """The ``*_rgb.jpg`` frames of ``folder`` in time order: by the first number in the name, then the name.
+
+    NW-UCLA numbers its frames without zero padding (``frame_2_…`` comes before ``frame_10_…``).
+    """
+    names = [entry.name for entry in os.scandir(folder) if entry.name.endswith(FRAME_SUFFIX)]
+
+    def order(name: str) -> tuple[int, str]:
+        number = _FIRST_NUMBER.search(name)
+        return (int(number.group()) if number else -1, name)
+
+    return [Path(folder) / name for name in sorted(names, key=order)]
+
+
+def read_frame(path: str | os.PathLike) -> np.ndarray:
+    """One image file as (H, W, 3) uint8 RGB."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot read the frame ({error})") from None
+
+
 @dataclass(frozen=True)
 class Strip:
     """A composed strip, the frame count its times were spread over, and its whole-frame panels."""
@@ -208,23 +275,31 @@ def make_strip(
     size: int = 224,
     margin: float = 0.1,
 ) -> Strip:
-    """Strip of ``video``; ``source_for(frame_count)`` gives the ``BoxSource`` once the length is known.
+    """Strip of ``video`` (a video file or a folder of ``*_rgb.jpg`` frames); ``source_for(frame_count)``
+    gives the ``BoxSource`` once the length is known.
 
     A video whose header promises more frames than decode is read a second time, with the times spread
     over the frames that exist.
     """
     compose = partial(_compose, source_for=source_for, panels=panels, size=size, margin=margin)
+    if Path(video).is_dir():
+        files = frame_files(video)
+        if not files:
+            raise InputError(f"{video}: no *{FRAME_SUFFIX} frame")
+        chosen = uniform_indices(len(files), panels)
+        return compose(((int(index), read_frame(files[index])) for index in chosen), len(files))
     try:
         with _open(video) as container:
             header = video_frame_count(container)
             try:
-                return compose(container, header)
+                return compose(selected_frames(container, uniform_indices(max(header, 1), panels)), header)
             except ShortVideo as short:
                 decoded = short.decoded
         if decoded == 0:
             raise InputError(f"{video}: no decodable frame")
         with _open(video) as container:
-            return replace(compose(container, decoded), header_frames=header)
+            frames = selected_frames(container, uniform_indices(decoded, panels))
+            return replace(compose(frames, decoded), header_frames=header)
     except av.FFmpegError as error:
         raise InputError(f"{video}: cannot decode ({error})") from None
 
@@ -241,17 +316,17 @@ def _open(video: str | os.PathLike) -> av.container.InputContainer:
 
 
 def _compose(
-    container: av.container.InputContainer,
+    frames: Iterable[tuple[int, np.ndarray]],
     frame_count: int,
     source_for: Callable[[int], BoxSource],
     panels: int,
     size: int,
     margin: float,
 ) -> Strip:
-    """One decoding pass of ``make_strip``, with the panel times spread over ``frame_count`` frames."""
+    """Crop and join the chosen ``frames`` ((index, image) in time order) of a ``frame_count``-frame video."""
     source = source_for(frame_count)
     crops, whole = [], 0
-    for index, image in selected_frames(container, uniform_indices(max(frame_count, 1), panels)):
+    for index, image in frames:
         height, width = image.shape[:2]
         box = crop_box(source.boxes(index, image), width, height, margin)
         whole += box is None
