@@ -254,17 +254,21 @@ def write_split(
     """Write one split: data and colour streamed sample by sample, then the labels, the names last."""
     paths = split_paths(root, split)
     reader = ChunkReader()
-    with atomic_path(paths["data"], suffix=".npy") as data_tmp, atomic_path(paths["color"], suffix=".npy") as color_tmp:
-        with open(data_tmp, "wb") as data_file, open(color_tmp, "wb") as color_file:
-            data_out = NpyWriter(data_file, np.float32, (len(rows), 3, length, NUM_JOINTS, 2))
-            color_out = NpyWriter(color_file, np.float32, (len(rows), length, 2, NUM_JOINTS, 2))
-            for row in tqdm(rows, desc=f"write {root.name}/{split}", unit="sample"):
-                joints, colors = reader.sample(manifest.caches[row], manifest.positions[row])
-                data, color = person_slots(joints, colors, length, duplicate)
-                data_out.write(data[None])
-                color_out.write(color[None])
-            data_out.finish()
-            color_out.finish()
+    with (
+        atomic_path(paths["data"], suffix=".npy") as data_tmp,
+        atomic_path(paths["color"], suffix=".npy") as color_tmp,
+        open(data_tmp, "wb") as data_file,
+        open(color_tmp, "wb") as color_file,
+    ):
+        data_out = NpyWriter(data_file, np.float32, (len(rows), 3, length, NUM_JOINTS, 2))
+        color_out = NpyWriter(color_file, np.float32, (len(rows), length, 2, NUM_JOINTS, 2))
+        for row in tqdm(rows, desc=f"write {root.name}/{split}", unit="sample"):
+            joints, colors = reader.sample(manifest.caches[row], manifest.positions[row])
+            data, color = person_slots(joints, colors, length, duplicate)
+            data_out.write(data[None])
+            color_out.write(color[None])
+        data_out.finish()
+        color_out.finish()
     write_npy_atomic(paths["label"], labels[rows])
     write_text_atomic(paths["names"], "".join(f"{manifest.names[row]}\n" for row in rows))
 
