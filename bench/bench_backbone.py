@@ -9,6 +9,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                 run(name)
         for _ in range(repeats):
             for name in models:
-                times.setdefault((mode, name), []).append(timed(lambda: run(name)))
+                times.setdefault((mode, name), []).append(timed(partial(run, name)))
 
     sample = x[:1]
     print(f"CTR-GCN, CPU, {torch.get_num_threads()} threads, batch {args.batch}, T={args.frames}, V=25, M=2, K=60, "

@@ -75,7 +75,7 @@ def read_torch_file(path: str | os.PathLike) -> Any:
         raise InputError(f"checkpoint not found: {path}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or unsafe files
+    except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
         reason = " ".join(str(err).split())[:200]
         raise InputError(f"{path}: not a loadable weights-only torch checkpoint ({reason})") from None
 

@@ -44,7 +44,7 @@ def setup_runtime(device_ids: list[int]) -> Runtime:
     cuda = torch.cuda.is_available()
     if launched_by_torchrun():
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if cuda:
             torch.cuda.set_device(local_rank)
             device = torch.device("cuda", local_rank)

@@ -24,7 +24,7 @@ def perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     with torch.no_grad():
         for name, param in model.named_parameters():
             noise = torch.rand(param.shape, generator=generator, dtype=param.dtype)
-            if name.endswith("alpha") or name.endswith("gcn1.bn.weight"):
+            if name.endswith(("alpha", "gcn1.bn.weight")):
                 param.copy_(noise * 0.8 + 0.2)
             elif name.endswith(".bias"):
                 param.copy_(noise * 0.2 - 0.1)
@@ -116,7 +116,7 @@ def test_state_dict_matches_reference(adaptive):
 
 def test_non_adaptive_adjacency_is_a_non_persistent_buffer():
     model = Model(adaptive=False, base_channel=16)
-    assert not any(key.endswith(".PA") or key.endswith(".A") for key in model.state_dict())
+    assert not any(key.endswith((".PA", ".A")) for key in model.state_dict())
     model = model.double()
     assert model.l1.gcn1.A.dtype == torch.float64 and model.l1.gcn1.A.shape == (3, 25, 25)
 

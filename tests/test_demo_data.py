@@ -14,7 +14,7 @@ from feeders.demo_data import DEMO_CLASSES, OBJECT_PAIRS, QUESTION, generate_dem
 from feeders.demo_render import CAMERA, OBJECT_STYLES, panel_frames, person_box
 from tools.make_demo_data import main as make_demo_main
 
-SMALL = dict(num_train_per_class=3, num_test_per_class=2, max_frames=60, strip_panels=4, panel_size=64)
+SMALL = {"num_train_per_class": 3, "num_test_per_class": 2, "max_frames": 60, "strip_panels": 4, "panel_size": 64}
 NAME = re.compile(r"S001C001P(\d{3})R001A(\d{3})")
 NUM_CLASS = len(DEMO_CLASSES)
 TWO_PERSON = np.array([spec.persons == 2 for spec in DEMO_CLASSES])

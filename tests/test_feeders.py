@@ -135,7 +135,7 @@ def test_ntu_feeder_identity_pipeline_reads_npz_values(tmp_path):
 
 def test_ntu_feeder_randomness_is_keyed_by_seed_epoch_index(tmp_path):
     write_prepared(tmp_path, valid=120, frames=150)
-    args = dict(data_path=str(tmp_path), window_size=64, p_interval=[0.5, 1.0], random_rot=True)
+    args = {"data_path": str(tmp_path), "window_size": 64, "p_interval": [0.5, 1.0], "random_rot": True}
     first, second = NTUFeeder(**args, seed=3), NTUFeeder(**args, seed=3)
     forward = [first[i][0] for i in range(6)]
     backward = [second[i][0] for i in reversed(range(6))][::-1]
@@ -157,7 +157,7 @@ def test_ntu_test_split_is_deterministic(tmp_path):
 
 def test_ntu_bone_and_motion_streams_follow_the_joint_stream(tmp_path):
     write_prepared(tmp_path, valid=90, frames=100)
-    args = dict(data_path=str(tmp_path), p_interval=[0.5, 1.0], random_rot=True, seed=1)
+    args = {"data_path": str(tmp_path), "p_interval": [0.5, 1.0], "random_rot": True, "seed": 1}
     joint = NTUFeeder(**args)[3][0]
     pairs = bone_pairs("ntu_rgb_d")
     np.testing.assert_array_equal(NTUFeeder(**args, bone=True)[3][0], to_bone(joint, pairs))

@@ -228,7 +228,7 @@ def test_feature_store_round_trip_and_validation(tmp_path):
 
 
 class _Skeletons(torch.utils.data.Dataset):
-    sample_name = ["s0", "s1", "s2"]
+    sample_name = ("s0", "s1", "s2")
     label = np.array([0, 1, 2])
 
     def __len__(self):
@@ -242,7 +242,7 @@ def test_multimodal_dataset_joins_by_name(tmp_path):
     write_feature_store(tmp_path / "rgb", np.arange(12, dtype=np.float32).reshape(4, 3), ["s2", "x", "s0", "s1"],
                         {"kind": "rgb"})
     dataset = MultimodalDataset(_Skeletons(), rgb_store=FeatureStore(tmp_path / "rgb", "rgb"))
-    data, label, index, rgb, text = dataset[0]
+    *_, rgb, text = dataset[0]
     np.testing.assert_array_equal(rgb, [6, 7, 8])
     assert text.shape == (0,) and dataset.sample_name == _Skeletons.sample_name
     batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=3)))

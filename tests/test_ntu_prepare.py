@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import tools.prepare_ntu as prepare_ntu
 from engine.errors import InputError
 from tests.ntu_fixtures import (
     BodyFrame,
@@ -21,6 +20,7 @@ from tests.ntu_fixtures import (
     steady_track,
     write_skeleton,
 )
+from tools import prepare_ntu
 from tools.ntu_denoise import body_motion, denoise, rank_bodies
 from tools.ntu_layout import DATASETS, centre, ctrgcn_rows, person_slots
 from tools.ntu_raw import parse_skeleton, parse_skeleton_bytes

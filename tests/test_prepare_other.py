@@ -1,18 +1,23 @@
-"""Converters of NW-UCLA, UTD-MHAD, SYSU 3D HOI and pyskl annotations to our prepared format."""
+"""Converters of NW-UCLA, UTD-MHAD and pyskl annotations to our prepared format (SYSU: test_prepare_sysu.py)."""
 from __future__ import annotations
 
 import json
 import os
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
+import torch
 
+import main_mmcl
 from engine.errors import InputError
+from feeders.ntu import NTUFeeder
 from feeders.skeleton_store import open_split
 from feeders.ucla import UCLAFeeder
-from tools import prepare_pyskl, prepare_sysu, prepare_ucla, prepare_utd_mhad
+from model.ctrgcn import Model
+from tools import prepare_pyskl, prepare_ucla, prepare_utd_mhad
 from tools.kinect_v1 import JOINT_ORDERS, kinect_to_ntu
 from tools.safe_pickle import load_pickle
 
@@ -145,40 +150,35 @@ def test_utd_mhad_conversion(tmp_path):
     np.testing.assert_array_equal(zero_shot.labels, [22, 8, 79])
 
 
+def test_zero_shot_set_is_evaluated_by_the_test_phase(tmp_path, capsys):
+    """The documented zero-shot command: the NTU120 X-Sub joint config, its weights, the converted UTD-MHAD set."""
+    write_utd(tmp_path / "utd", np.random.default_rng(5))
+    prepare_utd_mhad.prepare(tmp_path / "utd", tmp_path / "zs", zero_shot=True)
+    torch.manual_seed(0)
+    model = Model(num_class=120, num_point=25, num_person=2, graph="graph.ntu_rgb_d.Graph", base_channel=8).eval()
+    torch.save(model.state_dict(), tmp_path / "ntu120_joint.pt")
+    config = Path(main_mmcl.__file__).parent / "config" / "nturgbd120-cross-subject" / "joint.yaml"
+    argv = ["--config", config, "--phase", "test", "--weights", tmp_path / "ntu120_joint.pt",
+            "--work-dir", tmp_path / "eval", "--test-feeder-args", f"data_path={tmp_path / 'zs'}",
+            "--model-args", "base_channel=8", "--num-worker", "0"]  # fmt: skip
+    assert main_mmcl.main([str(arg) for arg in argv]) == 0
+    scores = np.load(tmp_path / "eval" / "test_ntu120_joint_score.npz")
+    assert list(scores["names"]) == ["a3_s1_t1", "a24_s3_t1", "a27_s1_t1"]
+    np.testing.assert_array_equal(scores["labels"], [22, 8, 79])
+    feeder = NTUFeeder(str(tmp_path / "zs"), "test", window_size=64, p_interval=[0.95])
+    with torch.no_grad():
+        expected = model(torch.stack([torch.as_tensor(feeder[i][0]) for i in range(len(feeder))]))
+    np.testing.assert_allclose(scores["scores"], expected.numpy(), rtol=1e-4, atol=1e-5)  # 120 scores per sample
+    top5 = np.mean([label in np.argsort(-row)[:5] for row, label in zip(scores["scores"], scores["labels"])])
+    assert f"top-5 {100 * top5:.2f}%" in capsys.readouterr().out
+
+
 def test_utd_mhad_bad_file(tmp_path):
     (tmp_path / "utd").mkdir()
     scipy.io.savemat(tmp_path / "utd" / "a2_s1_t1_skeleton.mat", {"skel": np.zeros((20, 3, 4))})
     with pytest.raises(InputError, match=r"a2_s1_t1_skeleton\.mat: no 'd_skel' variable"):
         prepare_utd_mhad.prepare(tmp_path / "utd", tmp_path / "out")
     assert not (tmp_path / "out").exists()
-
-
-# ------------------------------------------------------------------------------------------ SYSU
-def test_sysu_conversion_and_class_map(tmp_path):
-    rng = np.random.default_rng(3)
-    (tmp_path / "sysu").mkdir()
-    sdk = {}
-    for subject, action, frames in [(1, 1, 5), (2, 4, 7), (1, 3, 6), (3, 12, 4)]:
-        sdk[(subject, action)] = rng.normal(size=(frames, 20, 3))
-        np.save(tmp_path / "sysu" / f"s{subject:02d}_a{action:02d}.npy", sdk[(subject, action)])
-    prepare_sysu.prepare(tmp_path / "sysu", tmp_path / "all")
-    split = open_split(tmp_path / "all", "test")
-    assert split.names == ["s01_a01", "s01_a03", "s02_a04", "s03_a12"]
-    np.testing.assert_array_equal(split.labels, [0, 2, 3, 11])
-    expected = kinect_to_ntu(sdk[(2, 4)], "sdk")
-    np.testing.assert_allclose(split.data[2][:, :7, :, 0], (expected - expected[0, 1]).transpose(2, 0, 1), atol=1e-5)
-    np.testing.assert_allclose(split.data[2][:, 0, 0, 0], sdk[(2, 4)][0, 0] - sdk[(2, 4)][0, 1], atol=1e-6)
-
-    assert prepare_sysu.main(["--skeletons", str(tmp_path / "sysu"), "--out", str(tmp_path / "zs"), "--zero-shot"]) == 0
-    np.testing.assert_array_equal(open_split(tmp_path / "zs", "test").labels, [0, 27, 28])
-    (tmp_path / "map.json").write_text(json.dumps({"sweeping": 5}))
-    argv = ["--skeletons", str(tmp_path / "sysu"), "--out", str(tmp_path / "m"), "--zero-shot", "--class-map"]
-    assert prepare_sysu.main([*argv, str(tmp_path / "map.json")]) == 0
-    mapped = open_split(tmp_path / "m", "test")
-    assert mapped.names == ["s03_a12"] and mapped.labels.tolist() == [5]
-    (tmp_path / "map.json").write_text(json.dumps({"juggling": 5}))
-    with pytest.raises(InputError, match="unknown SYSU action 'juggling'"):
-        prepare_sysu.read_class_map(tmp_path / "map.json")
 
 
 # --------------------------------------------------------------------------------------- NW-UCLA

@@ -1,15 +1,23 @@
 """Command: SYSU 3D HOI skeletons -> our prepared format in the NTU 25-joint layout (test split).
 
-    python -m tools.prepare_sysu --skeletons DIR --out OUT [--zero-shot [--class-map MAP.json]]
-                                 [--joint-order sdk|utd]
+    python -m tools.prepare_sysu --skeletons SYSU3DAction --out OUT [--zero-shot [--class-map MAP.json]]
+                                 [--joint-order sdk|utd] [--format release|npy]
 
-Input layout (the raw release's file format could not be confirmed, so this is our documented layout):
-a folder of ``<subject>_<action>.npy`` files (``s`` / ``a`` prefixes allowed, e.g. ``s03_a01.npy``),
-each a float array (T, 20, 3) of Kinect v1 joints in metres, in the Kinect SDK order (``sdk``, default)
-or UTD-MHAD's (``utd``). Actions are numbered 1-12 in the order of ``ACTIONS``. Samples are mapped to
-NTU joints and centred as for UTD-MHAD (tools/kinect_v1.py). Labels are ``action - 1``, or with
-``--zero-shot`` only the actions of the class map, labelled with their NTU120 class. The default map is
-a candidate from SPEC §7, not published by the paper: drinking -> 0, calling phone -> 27, playing phone -> 28.
+Input (``--format release``, the default) is the extracted release: one folder per subject, named after
+the person (e.g. ``BoTong``), holding one folder ``video<A>`` per action A = 1..12, whose ``sklWorld.mat``
+has the variable ``SW``: (20, 3, T) Kinect v1 world joints, in the Kinect SDK order (``--joint-order sdk``)::
+
+    SYSU3DAction/3DvideoNorm/<subject>/video<A>/sklWorld.mat   (also sklImage.mat, rgb/, depth/: unused)
+
+``--skeletons`` is the folder holding ``3DvideoNorm/`` or ``3DvideoNorm/`` itself; folders without
+``video<A>`` sub-folders (e.g. ``matlabcode``) are skipped. Samples are named ``<subject>_video<A>`` and
+ordered by action, then subject. ``--format npy`` reads instead a flat folder of ``<subject>_<action>.npy``
+arrays (T, 20, 3) (``s``/``a`` prefixes allowed, e.g. ``s03_a01.npy``), named by their stem.
+
+Samples are mapped to NTU joints and centred as for UTD-MHAD (tools/kinect_v1.py). Labels are
+``action - 1``, or with ``--zero-shot`` only the actions of the class map, labelled with their NTU120
+class. The default map is a candidate from SPEC §7, not published by the paper: drinking -> 0,
+calling phone -> 27, playing phone -> 28.
 """
 from __future__ import annotations
 
@@ -17,15 +25,19 @@ import argparse
 import json
 import re
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+import scipy.io
+from scipy.io.matlab import MatReadError
 
 from engine.errors import InputError, command
 from tools.kinect_v1 import JOINT_ORDERS, NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
 
-#: SYSU 3D HOI actions, action number = position + 1 (order of the dataset paper; unverified).
+#: SYSU 3D HOI actions, action number (``video<A>``) = position + 1 (order of public SYSU class-name lists).
 ACTIONS = (
     "drinking", "pouring", "calling phone", "playing phone", "wearing backpacks", "packing backpacks",
     "sitting chair", "moving chair", "taking out wallet", "taking from wallet", "mopping", "sweeping",
@@ -33,7 +45,22 @@ ACTIONS = (
 NTU120_CLASSES = 120
 #: Candidate SYSU action -> NTU120 class (0-based) map (SPEC §7; unverified).
 DEFAULT_CLASS_MAP = {"drinking": 0, "calling phone": 27, "playing phone": 28}
-FILE_PATTERN = re.compile(r"s?(\d+)_a?(\d+)\.npy")
+FORMATS = ("release", "npy")
+RELEASE_FOLDER = "3DvideoNorm"
+SKELETON_FILE = "sklWorld.mat"
+KEY = "SW"
+VIDEO_PATTERN = re.compile(r"video(\d+)")
+NPY_PATTERN = re.compile(r"s?(\d+)_a?(\d+)\.npy")
+_MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, MatReadError, zlib.error)
+
+
+class Sample(NamedTuple):
+    """One SYSU sequence: its action number (1-based), subject, output name and file."""
+
+    action: int
+    subject: str
+    name: str
+    path: Path
 
 
 def read_class_map(path: str | Path) -> dict[str, int]:
@@ -55,35 +82,99 @@ def read_class_map(path: str | Path) -> dict[str, int]:
     return content
 
 
-def find_files(folder: str | Path) -> list[tuple[tuple[int, int], Path]]:
-    """((action, subject), path) of every ``<subject>_<action>.npy`` in ``folder``, sorted by the ids."""
+def _check_action(path: Path, action: int) -> int:
+    if not 1 <= action <= len(ACTIONS):
+        raise InputError(f"{path}: action {action} is outside 1..{len(ACTIONS)}")
+    return action
+
+
+def release_root(folder: str | Path) -> Path:
+    """The folder of subject folders: ``folder/3DvideoNorm`` if it exists, else ``folder``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a directory (expected the SYSU release's {RELEASE_FOLDER} or its parent)")
+    nested = folder / RELEASE_FOLDER
+    return nested if nested.is_dir() else folder
+
+
+def find_release_files(folder: str | Path) -> list[Sample]:
+    """Every ``<subject>/video<A>/sklWorld.mat`` of the release under ``folder``, by action then subject."""
+    root = release_root(folder)
+    found = []
+    for video in root.glob("*/video*"):
+        match = VIDEO_PATTERN.fullmatch(video.name)
+        if not match or not video.is_dir():
+            continue
+        action = _check_action(video, int(match.group(1)))
+        path = video / SKELETON_FILE
+        if not path.is_file():
+            raise InputError(f"{video}: no {SKELETON_FILE}")
+        subject = video.parent.name
+        found.append(Sample(action, subject, f"{subject}_{video.name}", path))
+    if not found:
+        raise InputError(f"{root}: no SYSU <subject>/video<A>/{SKELETON_FILE} files")
+    return sorted(found, key=lambda sample: (sample.action, sample.subject))
+
+
+def find_npy_files(folder: str | Path) -> list[Sample]:
+    """Every ``<subject>_<action>.npy`` in ``folder``, by action then subject number."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: not a directory of SYSU <subject>_<action>.npy files")
     found = []
     for path in folder.iterdir():
-        match = FILE_PATTERN.fullmatch(path.name)
+        match = NPY_PATTERN.fullmatch(path.name)
         if match:
             subject, action = (int(group) for group in match.groups())
-            if not 1 <= action <= len(ACTIONS):
-                raise InputError(f"{path}: action {action} is outside 1..{len(ACTIONS)}")
-            found.append(((action, subject), path))
+            found.append((_check_action(path, action), subject, path))
     if not found:
         raise InputError(f"{folder}: no SYSU files named <subject>_<action>.npy")
-    return sorted(found)
+    return [Sample(action, str(subject), path.stem, path) for action, subject, path in sorted(found)]
 
 
-def read_skeleton(path: str | Path) -> np.ndarray:
+def _checked(path: Path, joints: np.ndarray, what: str) -> np.ndarray:
+    """``joints`` (T, 20, 3) as float64 once it has a frame and only finite numbers."""
+    if len(joints) == 0:
+        raise InputError(f"{path}: {what} has no frame")
+    if not np.issubdtype(joints.dtype, np.number) or not np.isfinite(joints).all():
+        raise InputError(f"{path}: {what} must hold finite numbers")
+    return joints.astype(np.float64)
+
+
+def read_release_skeleton(path: str | Path) -> np.ndarray:
+    """The joints of one ``sklWorld.mat`` (``SW``, (20, 3, T)) as (T, 20, 3) float64."""
+    path = Path(path)
+    try:
+        content = scipy.io.loadmat(path, variable_names=[KEY])
+    except NotImplementedError:
+        raise InputError(f"{path}: MATLAB v7.3 files are not supported (re-save it with save -v7)") from None
+    except _MAT_ERRORS as error:
+        raise InputError(f"{path}: not a readable MATLAB file ({' '.join(str(error).split())})") from None
+    if KEY not in content:
+        raise InputError(f"{path}: no {KEY!r} variable")
+    joints = np.asarray(content[KEY])
+    if joints.ndim == 2:  # MATLAB drops the trailing frame axis of a one-frame sequence
+        joints = joints[..., None]
+    if joints.ndim != 3 or joints.shape[1] != 3:
+        raise InputError(f"{path}: {KEY!r} must be ({NUM_KINECT_JOINTS}, 3, T), got shape {joints.shape}")
+    if joints.shape[0] != NUM_KINECT_JOINTS:
+        raise InputError(f"{path}: {KEY!r} has {joints.shape[0]} joints, expected {NUM_KINECT_JOINTS}")
+    return _checked(path, joints.transpose(2, 0, 1), repr(KEY))
+
+
+def read_npy_skeleton(path: str | Path) -> np.ndarray:
     """One sequence (T, 20, 3) float64 from a ``.npy`` file (pickled objects are refused)."""
+    path = Path(path)
     try:
         joints = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise InputError(f"{path}: not a readable .npy array ({' '.join(str(error).split())})") from None
-    if joints.ndim != 3 or joints.shape[1:] != (NUM_KINECT_JOINTS, 3) or len(joints) == 0:
-        raise InputError(f"{path}: must be (T, {NUM_KINECT_JOINTS}, 3) with T >= 1, got shape {joints.shape}")
-    if not np.issubdtype(joints.dtype, np.number) or not np.isfinite(joints).all():
-        raise InputError(f"{path}: must hold finite numbers")
-    return joints.astype(np.float64)
+    if joints.ndim != 3 or joints.shape[1:] != (NUM_KINECT_JOINTS, 3):
+        raise InputError(f"{path}: must be (T, {NUM_KINECT_JOINTS}, 3), got shape {joints.shape}")
+    return _checked(path, joints, "the array")
+
+
+_READERS = {"release": (find_release_files, read_release_skeleton), "npy": (find_npy_files, read_npy_skeleton)}
 
 
 def prepare(
@@ -92,37 +183,39 @@ def prepare(
     zero_shot: bool = False,
     class_map: dict[str, int] | None = None,
     order: str = "sdk",
+    fmt: str = "release",
 ) -> int:
-    """Write the prepared test split of the SYSU files in ``skeletons`` to ``out``; return its size."""
-    files = find_files(skeletons)
+    """Write the prepared test split of the SYSU samples under ``skeletons`` to ``out``; return its size."""
+    find, read = _READERS[fmt]
+    samples = find(skeletons)
     if zero_shot:
         ntu_class = {ACTIONS.index(action) + 1: index for action, index in (class_map or DEFAULT_CLASS_MAP).items()}
-        files = [(ids, path) for ids, path in files if ids[0] in ntu_class]
-        if not files:
-            raise InputError(f"{skeletons}: no file of the mapped actions {sorted(ntu_class)}")
-        labels = [ntu_class[ids[0]] for ids, _ in files]
+        samples = [sample for sample in samples if sample.action in ntu_class]
+        if not samples:
+            raise InputError(f"{skeletons}: no sample of the mapped actions {sorted(ntu_class)}")
+        labels = [ntu_class[sample.action] for sample in samples]
     else:
-        labels = [ids[0] - 1 for ids, _ in files]
-    names = [path.stem for _, path in files]
-    sequences = [read_skeleton(path) for _, path in files]
+        labels = [sample.action - 1 for sample in samples]
+    sequences = [read(sample.path) for sample in samples]
     dataset, num_class = ("sysu-zeroshot", NTU120_CLASSES) if zero_shot else ("sysu", len(ACTIONS))
-    write_ntu_test_split(out, dataset, num_class, sequences, labels, names, order)
-    return len(names)
+    write_ntu_test_split(out, dataset, num_class, sequences, labels, [sample.name for sample in samples], order)
+    return len(samples)
 
 
 @command
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--skeletons", required=True, help="folder of <subject>_<action>.npy arrays (T, 20, 3)")
+    parser.add_argument("--skeletons", required=True, help="the release folder holding 3DvideoNorm/ (or it itself)")
     parser.add_argument("--out", required=True, help="prepared dataset folder to write")
     parser.add_argument("--zero-shot", action="store_true", help="only the mapped actions, NTU120 labels")
     parser.add_argument("--class-map", help="JSON {SYSU action name: NTU120 index} for --zero-shot")
     parser.add_argument("--joint-order", choices=sorted(JOINT_ORDERS), default="sdk", help="joint order of the files")
+    parser.add_argument("--format", choices=FORMATS, default="release", help="release tree or <subject>_<action>.npy")
     args = parser.parse_args(argv)
     if args.class_map and not args.zero_shot:
         parser.error("--class-map is used only with --zero-shot")
     class_map = read_class_map(args.class_map) if args.class_map else None
-    count = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order)
+    count = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order, args.format)
     print(f"wrote {count} samples to {Path(args.out) / SPLIT}_data.npy")
     return 0
 
