@@ -12,7 +12,8 @@ from PIL import Image
 
 from engine.errors import InputError
 from feeders.prepared import write_meta, write_prepared_split
-from tools import make_rgb_strips
+from tests.ntu_fixtures import Track, compose, sample_name, steady_track, write_skeleton
+from tools import make_rgb_strips, prepare_ntu
 from tools.rgb_sources import find_ucla_sources
 from tools.rgb_strips import (
     KINECT_V1_COLOUR_FOCAL,
@@ -202,6 +203,26 @@ def test_strips_crop_the_people_and_resume(ntu, tmp_path):
     assert (summary.existing, summary.written, summary.failed) == (4, 0, 2)
     assert stamps == {path: path.stat().st_mtime_ns for path in out.glob("*.jpg")}
     assert not list(out.glob(".*tmp*"))
+
+
+def test_strips_from_a_skeleton_file_through_prepare_ntu(tmp_path):
+    """The whole path: a video of a moving figure and a .skeleton file whose colour joints follow it."""
+    frames, colour = scene(1)
+    name = sample_name(performer=1, action=7)
+    (tmp_path / "skeletons").mkdir()
+    (tmp_path / "videos").mkdir()
+    body = steady_track("72057594037931101", 0, FRAMES, swing=0.1)
+    track = Track(body.body_id, 0, body.joints, colour[:, 0])  # steady joints, colour joints on the figure
+    write_skeleton(tmp_path / "skeletons" / f"{name}.skeleton", compose(FRAMES, [track]))
+    write_video(tmp_path / "videos" / f"{name}_rgb.avi", frames)
+    (tmp_path / "missing.txt").write_text("")
+    prepare_ntu.prepare([tmp_path / "skeletons"], tmp_path / "missing.txt", "ntu60", tmp_path / "ntu60", ["xsub"])
+    summary = make_rgb_strips.make_strips(
+        [tmp_path / "videos"], tmp_path / "ntu60" / "xsub", ["train"], tmp_path / "strips", PANELS, SIZE, workers=1
+    )
+    assert (summary.samples, summary.written, summary.log) == (1, 1, [])
+    for panel in panels_of(tmp_path / "strips" / f"{name}.jpg"):
+        assert fraction(panel, RED) > 0.65
 
 
 def test_strip_panels_follow_time(ntu):
