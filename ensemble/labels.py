@@ -1,0 +1,72 @@
+"""The true class of every fused sample: from the score files, a dataset split, or NTU sample names."""
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from engine.errors import InputError
+from ensemble.scores import Streams
+from feeders.skeleton_store import open_split
+
+#: An NTU RGB+D sample name; the action id A is 1-based.
+NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A(\d{3})")
+
+
+def resolve_labels(streams: Streams, labels_path: str | os.PathLike | None = None, split: str = "test",
+                   hint: str = "pass --labels") -> np.ndarray:
+    """Labels of ``streams.names``: ``labels_path`` if given, else the score files', else the NTU names'.
+
+    ``hint`` ends the error raised when none of them gives labels.
+    """
+    if labels_path is not None:
+        labels = labels_from_split(streams.names, labels_path, split)
+    else:
+        labels = labels_from_files(streams)
+        if labels is None:
+            labels = labels_from_ntu_names(streams.names, streams.paths[0], hint)
+    out_of_range = (labels < 0) | (labels >= streams.num_class)
+    if out_of_range.any():
+        row = int(np.argmax(out_of_range))
+        raise InputError(f"{labels_path or streams.paths[0]}: label {labels[row]} of sample {streams.names[row]} "
+                         f"is outside the {streams.num_class} classes of the scores")
+    return labels
+
+
+def labels_from_files(streams: Streams) -> np.ndarray | None:
+    """The labels the score files carry (all of them must agree), or None if none carries any."""
+    carried = [(path, labels) for path, labels in zip(streams.paths, streams.labels) if labels is not None]
+    if not carried:
+        return None
+    first_path, first = carried[0]
+    for path, labels in carried[1:]:
+        differ = labels != first
+        if differ.any():
+            row = int(np.argmax(differ))
+            raise InputError(f"{path}: label {labels[row]} of sample {streams.names[row]} disagrees with "
+                             f"{first_path} ({first[row]})")
+    return first.astype(np.int64)
+
+
+def labels_from_split(names: list[str], data_path: str | os.PathLike, split: str) -> np.ndarray:
+    """Labels of ``names`` looked up by name in ``split`` of a prepared folder or CTR-GCN npz."""
+    dataset = open_split(data_path, split)
+    label_of = dict(zip(dataset.names, dataset.labels.tolist()))
+    missing = [name for name in names if name not in label_of]
+    if missing:
+        raise InputError(f"{data_path}: {len(missing)} scored samples are not in split {split!r} "
+                         f"(first: {missing[0]})")
+    return np.array([label_of[name] for name in names], dtype=np.int64)
+
+
+def labels_from_ntu_names(names: list[str], source: str | os.PathLike, hint: str = "pass --labels") -> np.ndarray:
+    """Action id − 1 of NTU names ``SsssCcccPpppRrrrAaaa``, as the public ensemble scripts do."""
+    actions = []
+    for name in names:
+        match = NTU_NAME.fullmatch(name)
+        if match is None:
+            raise InputError(f"{source}: no labels in the score files and sample {name} is not an NTU name "
+                             f"(SsssCcccPpppRrrrAaaa): {hint}")
+        actions.append(int(match.group(1)))
+    return np.array(actions, dtype=np.int64) - 1
