@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 from engine.errors import InputError
 from feeders.bone_pairs import bone_pairs
 from feeders.skeleton_store import check_label_path, open_data, open_split
+from feeders.subset import selected_rows
 from feeders.transforms import crop_resize, random_rotation, sample_rng, to_bone, to_motion, valid_frame_count
 
 #: Largest rotation angle per axis, radians (SPEC §6).
@@ -24,6 +25,8 @@ class NTUFeeder(Dataset):
     bones and / or motion. Random draws come from a generator seeded by (seed, epoch, index), so a sample
     does not depend on worker count or order, is reproducible, and changes with ``set_epoch``. The data
     array stays memory-mapped (``use_mmap``) and is reopened, not pickled, in DataLoader workers.
+    ``names_file`` keeps only the samples it lists and ``exclude_names_file`` drops those it lists
+    (``feeders/subset.py``; e.g. a held-out part of the training split).
     """
 
     def __init__(
@@ -42,6 +45,8 @@ class NTUFeeder(Dataset):
         random_move: bool = False,
         normalization: bool = False,
         label_path: str | None = None,
+        names_file: str | None = None,
+        exclude_names_file: str | None = None,
         seed: int = 0,
     ) -> None:
         unsupported = {
@@ -64,9 +69,10 @@ class NTUFeeder(Dataset):
         self.epoch = 0
 
         store = open_split(data_path, split, use_mmap)
-        count = min(len(store.labels), DEBUG_SAMPLES) if debug else len(store.labels)
-        self.sample_name: list[str] = store.names[:count]
-        self.label: np.ndarray = store.labels[:count]
+        rows = selected_rows(store.names, names_file, exclude_names_file)
+        self._rows = rows[:DEBUG_SAMPLES] if debug else rows
+        self.sample_name: list[str] = [store.names[row] for row in self._rows]
+        self.label: np.ndarray = store.labels[self._rows]
         self.num_class: int | None = store.num_class
         _, self.in_channels, _, self.num_point, self.num_person = store.shape
         self._data = store.data
@@ -91,7 +97,7 @@ class NTUFeeder(Dataset):
             raise IndexError(f"sample index {index} out of range for {len(self.label)} samples")
         if self._data is None:
             self._data = open_data(self.data_path, self.split, self.use_mmap)
-        sample = self._data[index]
+        sample = self._data[self._rows[index]]
         needs_rng = len(self.p_interval) == 2 or self.random_rot
         rng = sample_rng(self.seed, self.epoch, index) if needs_rng else None
         x = crop_resize(sample, valid_frame_count(sample), self.p_interval, self.window_size, rng)

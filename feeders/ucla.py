@@ -12,6 +12,7 @@ from engine.errors import InputError
 from feeders.bone_pairs import bone_pairs
 from feeders.prepared import split_paths
 from feeders.skeleton_store import check_label_path, one_line, open_split
+from feeders.subset import selected_rows
 from feeders.transforms import (
     minmax_normalise,
     sample_rng,
@@ -42,7 +43,9 @@ class UCLAFeeder(Dataset):
     Per sample: centre on joint 2 of frame 0; for the ``train`` split a random view rotation and scale;
     per-axis min-max normalisation to [-1, 1]; ``window_size`` frames (random sorted draws for ``train``,
     uniform otherwise); then bones and / or motion. ``repeat`` lists the samples that many times per epoch.
-    Random draws come from a generator seeded by (seed, epoch, index).
+    Random draws come from a generator seeded by (seed, epoch, index). ``augment`` (default: the split is
+    ``train``) switches the random view, scale and frame draws on. ``names_file`` / ``exclude_names_file``
+    keep / drop the samples they list (``feeders/subset.py``).
     """
 
     def __init__(
@@ -56,6 +59,9 @@ class UCLAFeeder(Dataset):
         debug: bool = False,
         seed: int = 0,
         label_path: str | None = None,
+        names_file: str | None = None,
+        exclude_names_file: str | None = None,
+        augment: bool | None = None,
     ) -> None:
         check_label_path(label_path)
         for key, value in {"window_size": window_size, "repeat": repeat}.items():
@@ -68,12 +74,14 @@ class UCLAFeeder(Dataset):
             sequences, labels, names = _read_prepared(root, split)
         else:
             sequences, labels, names = _read_json_folder(root, split)
-        count = min(len(names), DEBUG_SAMPLES) if debug else len(names)
-        self.sample_name: list[str] = names[:count]
-        self.label = np.asarray(labels[:count], dtype=np.int64)
-        self._sequences = sequences[:count]
+        rows = selected_rows(names, names_file, exclude_names_file)
+        rows = rows[:DEBUG_SAMPLES] if debug else rows
+        self.sample_name: list[str] = [names[row] for row in rows]
+        self.label = np.asarray(labels, dtype=np.int64)[rows]
+        self._sequences = [sequences[row] for row in rows]
         self.num_class, self.num_point, self.num_person, self.in_channels = NUM_CLASS, NUM_JOINTS, 1, 3
         self.split, self.window_size, self.repeat, self.seed, self.vel = split, window_size, repeat, seed, vel
+        self.augment = split == "train" if augment is None else bool(augment)
         self._pairs = bone_pairs("ucla") if bone else None
         self.epoch = 0
 
@@ -93,7 +101,7 @@ class UCLAFeeder(Dataset):
         seq = self._sequences[row]
         seq = seq - seq[0, CENTRE_JOINT]
         rng = None
-        if self.split == "train":
+        if self.augment:
             rng = sample_rng(self.seed, self.epoch, index)
             agx, agy = rng.integers(-MAX_ANGLE, MAX_ANGLE + 1, size=2)
             seq = ucla_view_transform(seq, agx, agy, rng.uniform(*SCALE_RANGE))
