@@ -102,19 +102,11 @@ def extract_state_dict(content: Any, path: str | os.PathLike) -> dict[str, torch
     return backbone_state(state) if is_public_mmcl(state) else state
 
 
-def load_model_weights(
-    model: nn.Module, path: str | os.PathLike, ignore_prefixes: list[str] | tuple[str, ...] = ()
-) -> list[str]:
-    """Load weights into ``model`` strictly (after dropping ``ignore_prefixes``); return the dropped keys.
-
-    Any mismatch is an ``InputError`` naming the file and the first missing, unexpected or mis-shaped key.
-    """
-    return load_state(model, extract_state_dict(read_torch_file(path), path), path, ignore_prefixes)
-
-
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike,
                ignore_prefixes: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """:func:`load_model_weights` for a state dict already read from ``path``."""
+    """Load ``state`` (read from ``path``) into ``model`` strictly, after dropping ``ignore_prefixes``; return the
+    dropped keys. Any mismatch is an ``InputError`` naming the file and the first missing, unexpected or
+    mis-shaped key."""
     dropped = [key for key in state if any(key.startswith(prefix) for prefix in ignore_prefixes)]
     for key in dropped:
         del state[key]

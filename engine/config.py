@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "mmcl": {},
     "weights": None,
     "ignore_weights": [],
+    "refine_text_features": None,
     "base_lr": 0.1,
     "step": [35, 55],
     "device": [0],

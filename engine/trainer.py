@@ -14,9 +14,11 @@ from torch import nn
 from tqdm import tqdm
 
 from engine.checkpoint import (
+    extract_state_dict,
     initialise_from_weights,
-    load_model_weights,
+    load_state,
     load_training_checkpoint,
+    read_torch_file,
     rng_state,
     save_checkpoint,
     save_weights,
@@ -30,6 +32,7 @@ from engine.errors import InputError
 from engine.fileio import write_text_atomic
 from engine.metrics import topk_accuracy
 from engine.objective import build_objective
+from engine.refine import load_refinement, refined_scores
 from engine.reports import remove_evaluation, score_paths, write_evaluation
 from engine.runlog import RunLog
 from engine.schedule import build_optimizer, learning_rate, set_learning_rate
@@ -90,6 +93,13 @@ def evaluate(backbone: nn.Module, dataset, config: dict[str, Any], runtime: Runt
              log: RunLog) -> dict[str, float]:
     """Score ``dataset``, log top-k, write the evaluation files under ``stem``; return the metrics."""
     indices, scores = predict(backbone, dataset, config, runtime, desc=stem)
+    return report_scores(scores, indices, dataset, config, runtime, work_dir, stem, log)
+
+
+def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict[str, Any], runtime: Runtime,
+                  work_dir: Path, stem: str, log: RunLog) -> dict[str, float]:
+    """Top-k and loss of ``scores`` (rows: the samples ``indices`` of ``dataset``), logged and written under
+    ``stem``; returns the metrics."""
     labels = np.asarray(dataset.label)[indices]
     names = [dataset.sample_name[i] for i in indices]
     loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(labels)))
@@ -275,9 +285,11 @@ def test(config: dict[str, Any]) -> dict[str, float]:
 def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     if not config["weights"]:
         raise InputError("--phase test needs --weights (a checkpoint or a public CTR-GCN weights file)")
-    work_dir = Path(config["work_dir"])
-    stem = f"test_{Path(config['weights']).stem}"
-    existing = [p for p in score_paths(work_dir, stem) if p.exists()]
+    work_dir, weights = Path(config["work_dir"]), config["weights"]
+    stem = f"test_{Path(weights).stem}"
+    refine = config["refine_text_features"]
+    stems = [stem, f"{stem}_refine"] if refine else [stem]
+    existing = [p for name in stems for p in score_paths(work_dir, name) if p.exists()]
     if existing and not config["overwrite"]:
         raise InputError(f"{existing[0]} exists: pass --overwrite to replace the earlier test results")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -286,8 +298,15 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     log.info(runtime.note)
     test_set = build_dataset(config, "test")
     backbone = build_model(config, getattr(test_set, "num_class", None))
-    load_model_weights(backbone, config["weights"], config["ignore_weights"])
-    backbone = wrap_for_devices(backbone, runtime)
-    metrics = evaluate(backbone, test_set, config, runtime, work_dir, stem, log)
+    content = read_torch_file(weights)
+    load_state(backbone, extract_state_dict(content, weights), weights, config["ignore_weights"])
+    frm = load_refinement(content, weights, backbone.fc.out_features) if refine else None
+    indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)
+    metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log)
+    if frm is not None:
+        names = [test_set.sample_name[i] for i in indices]
+        refined = refined_scores(frm, scores, names, refine)
+        refined_metrics = report_scores(refined, indices, test_set, config, runtime, work_dir, stems[1], log)
+        metrics.update({f"refine_{key}": value for key, value in refined_metrics.items()})
     log.close()
     return metrics

@@ -10,8 +10,11 @@ import torch
 from PIL import Image
 
 import main_mmcl
+from engine.errors import InputError
+from engine.refine import load_refinement, refinement_state
 from feeders.feature_store import write_feature_store
 from model.ctrgcn import Model
+from model.frm import FeatureRefinement
 from tests.conftest import NUM_CLASS
 from tools.export_skeleton import main as export_main
 
@@ -96,3 +99,48 @@ def test_store_missing_training_samples_is_one_error(tmp_path, make_config, data
     assert _train(make_config(tmp_path, mmcl={"frm": True, "text_features": str(tmp_path / "few")})) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "19 of 24 samples have no features" in err
+
+
+def test_test_phase_refines_with_the_checkpoints_frm(tmp_path, make_config, stores, dataset_dir, capsys):
+    """``--refine-text-features``: S_M as always, plus S_R from the checkpoint's FRM and the test samples' text."""
+    config = make_config(tmp_path, num_epoch=1, mmcl={"frm": True, "text_features": str(stores["text"])})
+    assert _train(config) == 0
+    work = tmp_path / "run"
+    checkpoint = torch.load(work / "last.pt", weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for key in ("frm.pos", "frm.neg"):  # make the refinement far from the identity it starts as
+        checkpoint["model"][key] = torch.rand(NUM_CLASS, generator=generator) * 2
+    torch.save(checkpoint, tmp_path / "refiner.pt")
+    test_names = _names(dataset_dir, "test")
+    text = np.random.default_rng(1).standard_normal((len(test_names), 6)).astype(np.float32)
+    write_feature_store(tmp_path / "text_test", text, test_names, {"kind": "text"})
+
+    argv = ["--phase", "test", "--weights", tmp_path / "refiner.pt", "--refine-text-features", tmp_path / "text_test"]
+    assert _train(config, *argv) == 0
+    plain = np.load(work / "test_refiner_score.npz")
+    refined = np.load(work / "test_refiner_refine_score.npz")
+    assert list(refined["names"]) == list(plain["names"]) == test_names
+    frm = FeatureRefinement(6, NUM_CLASS)
+    frm.load_state_dict({k.removeprefix("frm."): v for k, v in checkpoint["model"].items() if k.startswith("frm.")})
+    with torch.no_grad():
+        expected = frm(torch.from_numpy(plain["scores"]), torch.from_numpy(text)).numpy()
+    np.testing.assert_allclose(refined["scores"], expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(refined["scores"], plain["scores"])
+    assert "test_refiner_refine: 12 samples" in capsys.readouterr().out
+
+    baseline = make_config(tmp_path / "baseline", num_epoch=1)
+    assert _train(baseline) == 0
+    argv = ["--phase", "test", "--weights", tmp_path / "baseline" / "run" / "last.pt",
+            "--refine-text-features", tmp_path / "text_test"]  # fmt: skip
+    assert _train(baseline, *argv) == 2
+    assert "holds no FRM weights" in capsys.readouterr().err
+
+
+def test_refinement_state_of_a_public_mmcl_checkpoint():
+    public = {"l1.gcn1.PA": torch.zeros(3, 25, 25), "mlp.0.weight": torch.ones(64, 3), "mlp.0.bias": torch.zeros(64),
+              "mlp.2.weight": torch.ones(2, 64), "mlp.2.bias": torch.zeros(2),
+              "PosMatrix": torch.full((5,), 2.0), "NegMatrix": torch.full((5,), 0.5)}  # fmt: skip
+    frm = load_refinement(public, "public.pt", num_class=5)
+    assert frm.phi[0].in_features == 3 and torch.equal(frm.pos, torch.full((5,), 2.0))
+    with pytest.raises(InputError, match="plain.pt: holds no FRM weights"):
+        refinement_state({"l1.gcn1.PA": torch.zeros(3, 25, 25)}, "plain.pt")
