@@ -49,6 +49,7 @@ class SkeletonSplit:
     names: list[str]
     num_class: int | None
     graph: str | None
+    dataset: str | None = None  # meta.json's dataset name (e.g. "ntu120-xsub", "utd_mhad-zeroshot")
 
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
@@ -114,7 +115,7 @@ def _open_prepared(root: Path, split: str, use_mmap: bool) -> SkeletonSplit:
     meta = _read_meta(root / "meta.json")
     num_class = meta.get("num_class")
     _check_labels(labels, num_class, paths["label"])
-    return SkeletonSplit(data, labels.astype(np.int64), names, num_class, meta.get("graph"))
+    return SkeletonSplit(data, labels.astype(np.int64), names, num_class, meta.get("graph"), meta.get("dataset"))
 
 
 def _prepared_data(path: Path, split: str, use_mmap: bool) -> np.ndarray:

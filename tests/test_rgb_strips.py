@@ -7,16 +7,17 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import scipy.io
 import torch
 from PIL import Image
 
 from engine.errors import InputError
 from feeders.prepared import write_meta, write_prepared_split
 from tests.ntu_fixtures import Track, compose, sample_name, steady_track, write_skeleton
-from tools import make_rgb_strips, prepare_ntu
+from tools import make_rgb_strips, prepare_ntu, prepare_utd_mhad
+from tools.kinect_v1 import KINECT_V1_COLOUR_FOCAL, project_kinect_v1
 from tools.rgb_sources import find_ucla_sources
 from tools.rgb_strips import (
-    KINECT_V1_COLOUR_FOCAL,
     DetectorBoxes,
     ProjectedBoxes,
     ShortVideo,
@@ -26,7 +27,6 @@ from tools.rgb_strips import (
     frame_files,
     load_person_detector,
     make_strip,
-    project_kinect_v1,
     selected_frames,
     uniform_indices,
     video_frame_count,
@@ -280,9 +280,10 @@ def ucla_rectangle(t: int) -> tuple[int, int, int, int]:
     return 10 + 3 * t, 30, 50 + 3 * t, 100
 
 
-def back_project(pixels: np.ndarray) -> np.ndarray:
-    """Camera-space joints at depth ``DEPTH`` that ``project_kinect_v1`` sends to ``pixels`` (..., 2)."""
-    u, v = pixels[..., 0] / UCLA_WIDTH, pixels[..., 1] / UCLA_HEIGHT
+def back_project(pixels: np.ndarray, width: int = UCLA_WIDTH, height: int = UCLA_HEIGHT) -> np.ndarray:
+    """Camera-space joints at depth ``DEPTH`` that ``project_kinect_v1`` sends to ``pixels`` (..., 2) of a
+    ``width`` × ``height`` frame."""
+    u, v = pixels[..., 0] / width, pixels[..., 1] / height
     scale = DEPTH / KINECT_V1_COLOUR_FOCAL
     return np.stack([(u - 0.5) * 640 * scale, (0.5 - v) * 480 * scale, np.full_like(u, DEPTH)], -1)
 
@@ -377,3 +378,30 @@ def test_ucla_frame_folder_errors(tmp_path):
     (tmp_path / "broken" / "frame_0_tc_1_rgb.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(InputError, match="frame_0_tc_1_rgb.jpg: cannot read the frame"):
         make_strip(tmp_path / "broken", lambda count: SkeletonBoxes(np.zeros((1, 1, 20, 2)), count))
+
+
+# ------------------------------------------------------------------------------------------ UTD-MHAD
+def test_utd_mhad_strips_from_the_projected_skeleton(tmp_path):
+    """A UTD-MHAD zero-shot set: its 640 × 480 ``_color.avi`` video cropped with the projected joints."""
+    frames = np.full((FRAMES, 480, 640, 3), GREY, np.uint8)
+    pixels = np.zeros((FRAMES, 20, 2))
+    rng = np.random.default_rng(7)
+    for t in range(FRAMES):
+        x0, y0, x1, y1 = 100 + 6 * t, 120, 260 + 6 * t, 420
+        frames[t, y0:y1, x0:x1] = RED
+        pixels[t] = rng.uniform([x0 + 2, y0 + 2], [x1 - 2, y1 - 2], size=(20, 2))
+    (tmp_path / "Skeleton").mkdir()
+    (tmp_path / "RGB").mkdir()
+    joints = back_project(pixels, 640, 480)  # (T, 20, 3), UTD joint order
+    scipy.io.savemat(tmp_path / "Skeleton" / "a3_s1_t1_skeleton.mat", {"d_skel": joints.transpose(1, 2, 0)})
+    write_video(tmp_path / "RGB" / "a3_s1_t1_color.avi", frames)
+    prepare_utd_mhad.prepare(tmp_path / "Skeleton", tmp_path / "utd", zero_shot=True)
+    colour = np.load(tmp_path / "utd" / "test_color.npy")
+    assert colour.shape == (1, FRAMES, 2, 25, 2) and not colour[:, :, 1].any()
+    np.testing.assert_allclose(colour[0, :, 0, 3], pixels[:, 0], atol=1e-3)  # NTU joint 4 = UTD head (joint 1)
+
+    summary = make_rgb_strips.make_strips([tmp_path / "RGB"], tmp_path / "utd", ["test"], tmp_path / "strips",
+                                          PANELS, SIZE, workers=1)  # fmt: skip
+    assert (summary.written, summary.log) == (1, [])
+    for panel in panels_of(tmp_path / "strips" / "a3_s1_t1.jpg"):
+        assert fraction(panel, RED) > 0.65

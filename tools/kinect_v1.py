@@ -17,6 +17,9 @@ Each NTU joint is the mean of its Kinect joints (1-based numbers on both sides):
 | 21 spine shoulder                 | 2 shoulder centre                 |
 | 22 left hand tip, 23 left thumb   | 8 left hand                       |
 | 24 right hand tip, 25 right thumb | 12 right hand                     |
+
+Camera-space joints (metres) project into the colour image with the Kinect SDK's pinhole model
+(``project_kinect_v1``); the RGB strip tools crop persons with it.
 """
 from __future__ import annotations
 
@@ -53,6 +56,10 @@ JOINT_ORDERS: dict[str, tuple[int, ...]] = {
 CENTRE_JOINT = 1
 #: The split the zero-shot datasets are written as.
 SPLIT = "test"
+#: Nominal focal length of the Kinect v1 colour camera, in pixels of a 640 × 480 image.
+KINECT_V1_COLOUR_FOCAL = 531.15
+#: Size of the Kinect v1 colour frames (UTD-MHAD's and NW-UCLA's videos).
+KINECT_V1_COLOUR_SIZE = (640, 480)
 
 
 def _mapping_matrix() -> np.ndarray:
@@ -75,6 +82,22 @@ def kinect_to_ntu(joints: np.ndarray, order: str = "utd") -> np.ndarray:
     return np.einsum("vk,tkc->tvc", _TO_NTU, utd)
 
 
+def project_kinect_v1(joints: np.ndarray, focal: float = KINECT_V1_COLOUR_FOCAL) -> np.ndarray:
+    """Image position of camera-space joints (..., 3) in metres, as fractions of the width and height.
+
+    The Kinect SDK's pinhole projection: ``u = 0.5 + f x / (640 z)``, ``v = 0.5 - f y / (480 z)`` with the
+    focal length ``f`` in pixels of a 640 × 480 image. Joints that are all zero or not in front of the
+    camera (z <= 0) come out as (0, 0), which ``SkeletonBoxes`` reads as absent.
+    """
+    joints = np.asarray(joints, dtype=np.float64)
+    depth = joints[..., 2]
+    present = (depth > 0) & np.isfinite(joints).all(-1)
+    safe_depth = np.where(present, depth, 1.0)
+    u = 0.5 + focal * joints[..., 0] / (640.0 * safe_depth)
+    v = 0.5 - focal * joints[..., 1] / (480.0 * safe_depth)
+    return np.where(present[..., None], np.stack([u, v], -1), 0.0).astype(np.float32)
+
+
 def stack_ntu(sequences: Sequence[np.ndarray], order: str = "utd") -> np.ndarray:
     """Prepared-format data (N, 3, T_max, 25, 2) float32 from Kinect v1 sequences (T_i, 20, 3).
 
@@ -90,6 +113,20 @@ def stack_ntu(sequences: Sequence[np.ndarray], order: str = "utd") -> np.ndarray
     return data
 
 
+def stack_colour(sequences: Sequence[np.ndarray], order: str = "utd") -> np.ndarray:
+    """Colour-camera pixels (N, T_max, 2, 25, 2) float32 of the NTU joints of Kinect v1 sequences (T_i, 20, 3).
+
+    The uncentred joints are projected with ``project_kinect_v1`` into a 640 × 480 frame (the layout of
+    NTU's ``<split>_color.npy``); padded frames, the empty second person and absent joints are 0.
+    """
+    length = max(len(sequence) for sequence in sequences)
+    colour = np.zeros((len(sequences), length, NUM_PERSONS, NUM_NTU_JOINTS, 2), dtype=np.float32)
+    for row, sequence in enumerate(sequences):
+        fractions = project_kinect_v1(kinect_to_ntu(sequence, order))
+        colour[row, : len(sequence), 0] = fractions * np.array(KINECT_V1_COLOUR_SIZE, dtype=np.float32)
+    return colour
+
+
 def write_ntu_test_split(
     out: str | os.PathLike,
     dataset: str,
@@ -98,9 +135,12 @@ def write_ntu_test_split(
     labels: Sequence[int],
     names: Sequence[str],
     order: str = "utd",
+    colour: bool = False,
 ) -> None:
-    """Write ``OUT/test_*`` from Kinect v1 sequences (``stack_ntu``) and then ``OUT/meta.json``."""
+    """Write ``OUT/test_*`` from Kinect v1 sequences (``stack_ntu``; with ``colour`` also the projected joints
+    of ``stack_colour``) and then ``OUT/meta.json``."""
     out = Path(out)
     (out / "meta.json").unlink(missing_ok=True)
-    write_prepared_split(out, SPLIT, stack_ntu(sequences, order), labels, names)
+    pixels = stack_colour(sequences, order) if colour else None
+    write_prepared_split(out, SPLIT, stack_ntu(sequences, order), labels, names, color=pixels)
     write_meta(out, dataset, num_class, "ntu_rgb_d", {SPLIT: len(names)})

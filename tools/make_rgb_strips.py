@@ -1,17 +1,18 @@
-"""Command: NTU or NW-UCLA colour videos -> one temporal RGB strip per sample (``<out>/<name>.jpg``, SPEC §3).
+"""Command: NTU, NW-UCLA or UTD-MHAD colour videos -> one temporal RGB strip per sample (``<out>/<name>.jpg``).
 
     python -m tools.make_rgb_strips --videos DIR [DIR ...] --prepared DIR --split train [--split test]
                                     --out DIR [--panels 5] [--size 224] [--margin 0.1] [--workers N]
                                     [--detector-weights FILE] [--detector-size 800] [--focal 531.15]
 
-The samples are the rows of ``<prepared>/<split>_names.txt``; ``meta.json``'s graph says the dataset.
-NTU: sample ``NAME`` is ``NAME_rgb.avi`` in one of the video folders, cropped with the colour-space
-joints of ``<prepared>/<split>_color.npy``. NW-UCLA: sample ``aAA_sSS_eEE_vVV`` is the release's frame
-folder ``view_<V>/aAA_sSS_eEE/`` or a video of that name under the folders, cropped with its 3D joints
-(``<split>_data.npy``) projected into the image. ``--detector-weights`` crops with a local Faster R-CNN
-instead. Samples whose strip exists are skipped (a re-run resumes); failures, whole-frame fallbacks and
-videos shorter than their header are appended to ``<out>/strips_log.txt`` (name, tab, reason); the run
-goes on.
+The strips are the FAM / FRM input (SPEC §3). The samples are the rows of ``<prepared>/<split>_names.txt``;
+``meta.json`` says the dataset. NTU: sample ``NAME`` is ``NAME_rgb.avi`` in one of the video folders;
+UTD-MHAD (a set written by tools/prepare_utd_mhad.py): ``NAME_color.avi``; both are cropped with the
+colour-space joints of ``<prepared>/<split>_color.npy``. NW-UCLA: sample ``aAA_sSS_eEE_vVV`` is the
+release's frame folder ``view_<V>/aAA_sSS_eEE/`` or a video of that name under the folders, cropped with
+its 3D joints (``<split>_data.npy``) projected into the image. ``--detector-weights`` crops with a local
+Faster R-CNN instead. Samples whose strip exists are skipped (a re-run resumes); failures, whole-frame
+fallbacks and videos shorter than their header are appended to ``<out>/strips_log.txt`` (name, tab,
+reason); the run goes on.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from tqdm import tqdm
 from engine.errors import InputError, command
 from feeders.prepared import split_paths
 from feeders.skeleton_store import open_split
-from tools.rgb_sources import NTU_VIDEO_SUFFIX, find_ntu_videos, find_ucla_sources
+from tools.kinect_v1 import KINECT_V1_COLOUR_FOCAL
+from tools.rgb_sources import NTU_VIDEO_SUFFIX, UTD_VIDEO_SUFFIX, find_suffixed_videos, find_ucla_sources
 from tools.rgb_strips import (
-    KINECT_V1_COLOUR_FOCAL,
     BoxSource,
     DetectorBoxes,
     ProjectedBoxes,
@@ -47,6 +48,8 @@ from tools.rgb_strips import (
 
 LOG_NAME = "strips_log.txt"
 UCLA_GRAPH = "ucla"
+#: Datasets whose videos are ``NAME<suffix>`` files in flat folders, cropped with ``<split>_color.npy``.
+VIDEO_SUFFIXES = {"ntu": NTU_VIDEO_SUFFIX, "utd": UTD_VIDEO_SUFFIX}
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Settings:
 
     prepared: Path
     out: Path
-    dataset: str  # "ntu" or "ucla"
+    dataset: str  # "ntu", "utd" or "ucla"
     panels: int
     size: int
     margin: float
@@ -135,20 +138,23 @@ def _strip_one(task: Task) -> tuple[str, bool, str]:
 
 
 def read_split(prepared: Path, split: str, detector: bool) -> tuple[list[str], str]:
-    """Sample names of one prepared split and its dataset (``"ucla"`` for the NW-UCLA graph, else ``"ntu"``).
-
-    An NTU split cropped with its joints must have a colour array, one row per name.
+    """Sample names of one prepared split and its dataset: ``"ucla"`` (the NW-UCLA graph), ``"utd"`` (a
+    UTD-MHAD set) or ``"ntu"``. An NTU or UTD-MHAD split cropped with its joints must have a colour array,
+    one row per name.
     """
     opened = open_split(prepared, split)
-    dataset = "ucla" if opened.graph == UCLA_GRAPH else "ntu"
-    if dataset == "ntu" and not detector:
+    if opened.graph == UCLA_GRAPH:
+        dataset = "ucla"
+    else:
+        dataset = "utd" if (opened.dataset or "").startswith("utd_mhad") else "ntu"
+    if dataset != "ucla" and not detector:
         path = split_paths(prepared, split)["color"]
         try:
             colour = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as error:
             raise InputError(
                 f"{path}: cannot read the colour joints ({error}); "
-                "prepare NTU with tools.prepare_ntu or pass --detector-weights"
+                "prepare the data with tools.prepare_ntu / tools.prepare_utd_mhad, or pass --detector-weights"
             ) from None
         if colour.ndim != 5 or colour.shape[-1] != 2 or len(colour) != len(opened.names):
             raise InputError(f"{path}: expected ({len(opened.names)}, T, M, V, 2), got {colour.shape}")
@@ -170,7 +176,7 @@ def _missing_reason(name: str, dataset: str, videos: Sequence[str | os.PathLike]
     folders = ", ".join(map(str, videos))
     if dataset == "ucla":
         return f"no view_<V>/{name.rsplit('_v', 1)[0]} frame folder or {name}.<video> under {folders}"
-    return f"no {name}{NTU_VIDEO_SUFFIX} in {folders}"
+    return f"no {name}{VIDEO_SUFFIXES[dataset]} in {folders}"
 
 
 def make_strips(
@@ -194,7 +200,7 @@ def make_strips(
     prepared, out = Path(prepared), Path(out)
     split_names = {split: read_split(prepared, split, detector_weights is not None) for split in splits}
     dataset = next(iter(split_names.values()))[1]
-    found = (find_ucla_sources if dataset == "ucla" else find_ntu_videos)(videos)
+    found = find_ucla_sources(videos) if dataset == "ucla" else find_suffixed_videos(videos, VIDEO_SUFFIXES[dataset])
     summary, tasks, seen = Summary(), [], set()
     for split, (names, _) in split_names.items():
         for row, name in enumerate(names):

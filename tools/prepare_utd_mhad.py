@@ -6,7 +6,9 @@ Reads every ``aA_sS_tT_skeleton.mat`` (key ``d_skel``, (20, 3, T)), maps the Kin
 (tools/kinect_v1.py), centres each sample on NTU joint 2 of its first frame, pads to the longest sample
 with an empty second person and writes ``OUT/test_*`` and ``OUT/meta.json``. Labels are ``A - 1`` over
 27 classes, or with ``--zero-shot`` only the six actions shared with NTU120, labelled with their NTU120
-class (SPEC §7). Rows are ordered by action, subject, trial.
+class (SPEC §7). Rows are ordered by action, subject, trial. ``OUT/test_color.npy`` holds the joints
+projected into the 640 × 480 colour frames (as NTU's colour joints), for cropping the RGB strips of the
+``aA_sS_tT_color.avi`` videos with tools/make_rgb_strips.py.
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def prepare(skeletons: str | Path, out: str | Path, zero_shot: bool = False) -> 
     names = [path.name.removesuffix("_skeleton.mat") for _, path in files]
     sequences = [read_skeleton(path) for _, path in files]
     dataset, num_class = ("utd_mhad-zeroshot", NTU120_CLASSES) if zero_shot else ("utd_mhad", NUM_CLASS)
-    write_ntu_test_split(out, dataset, num_class, sequences, labels, names)
+    write_ntu_test_split(out, dataset, num_class, sequences, labels, names, colour=True)
     return len(names)
 
 

@@ -1,4 +1,5 @@
-"""Where the colour video of each sample is: NTU ``_rgb.avi`` files or the NW-UCLA release.
+"""Where the colour video of each sample is: NTU ``_rgb.avi`` and UTD-MHAD ``_color.avi`` files, or the
+NW-UCLA release.
 
 Both finders return ``{sample name: path}`` with names as the skeleton tools write them; a path is a
 video file or (NW-UCLA) a folder of ``*_rgb.jpg`` frames. When a name is found twice, the first folder
@@ -15,6 +16,7 @@ from pathlib import Path
 from engine.errors import InputError
 
 NTU_VIDEO_SUFFIX = "_rgb.avi"
+UTD_VIDEO_SUFFIX = "_color.avi"
 VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mkv", ".mov", ".mpg", ".mpeg", ".webm"})
 #: NW-UCLA: ``view_<V>/aAA_sSS_eEE/`` frame folders (the release) and ``aAA_sSS_eEE_vVV`` sample names.
 _UCLA_VIEW_FOLDER = re.compile(r"view_?(\d+)", re.IGNORECASE)
@@ -22,13 +24,13 @@ _UCLA_SAMPLE_FOLDER = re.compile(r"a\d+_s\d+_e\d+")
 _UCLA_NAME = re.compile(r"a\d+_s\d+_e\d+_v\d+")
 
 
-def find_ntu_videos(folders: Sequence[str | os.PathLike]) -> dict[str, Path]:
-    """Every ``NAME_rgb.avi`` directly in ``folders`` (not recursive)."""
+def find_suffixed_videos(folders: Sequence[str | os.PathLike], suffix: str) -> dict[str, Path]:
+    """Every ``NAME<suffix>`` directly in ``folders`` (not recursive): NTU's ``_rgb.avi``, UTD-MHAD's ``_color.avi``."""
     videos: dict[str, Path] = {}
-    for folder in _directories(folders, f"{NTU_VIDEO_SUFFIX} videos"):
+    for folder in _directories(folders, f"{suffix} videos"):
         for name in sorted(entry.name for entry in os.scandir(folder)):
-            if name.endswith(NTU_VIDEO_SUFFIX):
-                videos.setdefault(name[: -len(NTU_VIDEO_SUFFIX)], folder / name)
+            if name.endswith(suffix):
+                videos.setdefault(name[: -len(suffix)], folder / name)
     return videos
 
 

@@ -26,14 +26,13 @@ from PIL import Image
 
 from engine.errors import InputError
 from engine.fileio import atomic_path
+from tools.kinect_v1 import KINECT_V1_COLOUR_FOCAL, project_kinect_v1
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1: corners in pixels
 PERSON_LABEL = 1  # COCO "person" in torchvision detection models
 JPEG_QUALITY = 95
 #: Name ending of the colour frames in a frame folder (NW-UCLA: ``frame_<k>_tc_<timecode>_rgb.jpg``).
 FRAME_SUFFIX = "_rgb.jpg"
-#: Nominal focal length of the Kinect v1 colour camera, in pixels of a 640 × 480 image.
-KINECT_V1_COLOUR_FOCAL = 531.15
 _FIRST_NUMBER = re.compile(r"\d+")
 
 
@@ -100,22 +99,6 @@ class SkeletonBoxes:
                 low, high = xy.min(0), xy.max(0)
                 result.append((float(low[0]), float(low[1]), float(high[0]), float(high[1])))
         return result
-
-
-def project_kinect_v1(joints: np.ndarray, focal: float = KINECT_V1_COLOUR_FOCAL) -> np.ndarray:
-    """Image position of camera-space joints (..., 3) in metres, as fractions of the width and height.
-
-    The Kinect SDK's pinhole projection: ``u = 0.5 + f x / (640 z)``, ``v = 0.5 - f y / (480 z)`` with the
-    focal length ``f`` in pixels of a 640 × 480 image. Joints that are all zero or not in front of the
-    camera (z <= 0) come out as (0, 0), which ``SkeletonBoxes`` reads as absent.
-    """
-    joints = np.asarray(joints, dtype=np.float64)
-    depth = joints[..., 2]
-    present = (depth > 0) & np.isfinite(joints).all(-1)
-    safe_depth = np.where(present, depth, 1.0)
-    u = 0.5 + focal * joints[..., 0] / (640.0 * safe_depth)
-    v = 0.5 - focal * joints[..., 1] / (480.0 * safe_depth)
-    return np.where(present[..., None], np.stack([u, v], -1), 0.0).astype(np.float32)
 
 
 class ProjectedBoxes:
