@@ -10,6 +10,7 @@ from torch.utils.data import Dataset
 
 from engine.errors import InputError
 from feeders.bone_pairs import bone_pairs
+from feeders.class_names import UCLA_CLASSES
 from feeders.prepared import split_paths
 from feeders.skeleton_store import check_label_path, one_line, open_split
 from feeders.subset import selected_rows
@@ -80,6 +81,7 @@ class UCLAFeeder(Dataset):
         self.label = np.asarray(labels, dtype=np.int64)[rows]
         self._sequences = [sequences[row] for row in rows]
         self.num_class, self.num_point, self.num_person, self.in_channels = NUM_CLASS, NUM_JOINTS, 1, 3
+        self.class_names = list(UCLA_CLASSES)
         self.split, self.window_size, self.repeat, self.seed, self.vel = split, window_size, repeat, seed, vel
         self.augment = split == "train" if augment is None else bool(augment)
         self._pairs = bone_pairs("ucla") if bone else None
