@@ -13,9 +13,9 @@ from functools import partial
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from bench.reference_ctrgcn import Model as ReferenceModel
+from model.complexity import count_parameters, macs_per_sample
 from model.ctrgcn import Model
 
 
@@ -24,17 +24,6 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tens
     optimizer.zero_grad(set_to_none=True)
     nn.functional.cross_entropy(model(x), y).backward()
     optimizer.step()
-
-
-def macs_per_sample(model: nn.Module, sample: torch.Tensor) -> float:
-    """Multiply-accumulates of one evaluation forward pass on ``sample`` (batch of one).
-
-    Autograd stays enabled: the counter's module tracker needs it for parameters passed as arguments.
-    """
-    model.eval()
-    with FlopCounterMode(display=False) as counter:
-        model(sample)
-    return counter.get_total_flops() / 2
 
 
 def timed(fn: Callable[[], None]) -> float:
@@ -87,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CTR-GCN, CPU, {torch.get_num_threads()} threads, batch {args.batch}, T={args.frames}, V=25, M=2, K=60, "
           f"median of {repeats} after {warmup} warm-up")
     for name, model in models.items():
-        params = sum(p.numel() for p in model.parameters())
+        params = count_parameters(model)
         print(f"{name:>9}: {params:,} parameters, {macs_per_sample(model, sample) / 1e9:.3f} GMAC per sample")
     print(f"{'mode':<11} {'ours (samples/s)':>17} {'reference (samples/s)':>22} {'speed-up':>9}")
     for mode in ("train step", "eval"):
