@@ -74,7 +74,7 @@ class UCLAFeeder(Dataset):
         if _is_prepared(root, split):
             sequences, labels, names = _read_prepared(root, split)
         else:
-            sequences, labels, names = _read_json_folder(root, split)
+            sequences, labels, names = read_json_folder(root, split)
         rows = selected_rows(names, names_file, exclude_names_file)
         rows = rows[:DEBUG_SAMPLES] if debug else rows
         self.sample_name: list[str] = [names[row] for row in rows]
@@ -138,7 +138,7 @@ def _read_prepared(root: Path, split: str) -> tuple[list[np.ndarray], np.ndarray
     return sequences, store.labels, store.names
 
 
-def _read_json_folder(root: Path, split: str) -> tuple[list[np.ndarray], list[int], list[str]]:
+def read_json_folder(root: Path, split: str) -> tuple[list[np.ndarray], list[int], list[str]]:
     """Sequences (T, 20, 3) float64, 0-based labels and names of the NW-UCLA JSON files of ``split``."""
     if not root.is_dir():
         raise InputError(f"{root}: not found (data_path must be a folder of NW-UCLA JSON files or a prepared folder)")

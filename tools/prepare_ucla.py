@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.errors import command
 from feeders.prepared import write_meta, write_prepared_split
-from feeders.ucla import NUM_CLASS, NUM_JOINTS, SPLIT_VIEWS, _read_json_folder
+from feeders.ucla import NUM_CLASS, NUM_JOINTS, SPLIT_VIEWS, read_json_folder
 
 
 def stack_sequences(sequences: Sequence[np.ndarray]) -> np.ndarray:
@@ -31,7 +31,7 @@ def stack_sequences(sequences: Sequence[np.ndarray]) -> np.ndarray:
 
 def prepare(json_dir: str | Path, out: str | Path) -> dict[str, int]:
     """Write every split of ``SPLIT_VIEWS`` and ``meta.json`` to ``out``; return the split sizes."""
-    read = {split: _read_json_folder(Path(json_dir), split) for split in SPLIT_VIEWS}
+    read = {split: read_json_folder(Path(json_dir), split) for split in SPLIT_VIEWS}
     out = Path(out)
     (out / "meta.json").unlink(missing_ok=True)
     for split, (sequences, labels, names) in read.items():

@@ -1,0 +1,52 @@
+"""tools.visualize: contact sheets of stick figures from prepared folders and NW-UCLA JSON."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import InputError
+from feeders.prepared import write_prepared_split
+from tests.ntu_fixtures import STANDING
+from tests.test_feeders import write_ucla
+from tools import visualize
+
+
+def two_people(frames: int = 30) -> np.ndarray:
+    """(3, T, 25, 2): two standing people side by side, the second only in the first half, zero padding after."""
+    sample = np.zeros((3, frames + 10, 25, 2), np.float32)
+    for person, offset in enumerate((-0.5, 0.5)):
+        joints = STANDING + np.array([offset, 0.0, 3.0])
+        present = frames if person == 0 else frames // 2
+        sample[:, :present, :, person] = joints.T[:, None, :]
+    return sample
+
+
+def colour_share(image: np.ndarray, colour: tuple[int, int, int]) -> float:
+    return float((np.abs(image.astype(int) - colour) < 40).all(-1).mean())
+
+
+def test_sheet_draws_each_person_in_its_colour(tmp_path):
+    write_prepared_split(tmp_path / "data", "test", two_people()[None], [0], ["S001C001P001R001A050"])
+    out = tmp_path / "sheet.png"
+    argv = ["--data", str(tmp_path / "data"), "--name", "S001C001P001R001A050", "--frames", "4", "--size", "100",
+            "--out", str(out)]  # fmt: skip
+    assert visualize.main(argv) == 0
+    image = np.asarray(Image.open(out).convert("RGB"))
+    assert image.shape == (200, 400, 3)
+    first, second = visualize.PERSON_COLOURS[:2]
+    early, late = image[:, :200], image[:, 200:]  # frames 3, 11 | 18, 26 of the 30 valid ones
+    assert colour_share(early, first) > 0.002 and colour_share(early, second) > 0.002
+    assert colour_share(late, first) > 0.002 and colour_share(late, second) == 0  # the second person has left
+    assert visualize.frame_indices(30, 4).tolist() == [3, 11, 18, 26]
+
+
+def test_sheet_from_ucla_json_and_errors(tmp_path, capsys):
+    samples = write_ucla(tmp_path / "ucla")
+    name = min(name for name in samples if name.endswith("v03"))
+    assert visualize.main(["--data", str(tmp_path / "ucla"), "--name", name, "--out", str(tmp_path / "u.png")]) == 0
+    assert Image.open(tmp_path / "u.png").size == (8 * 160, 2 * 160)
+    assert visualize.main(["--data", str(tmp_path / "ucla"), "--name", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    assert "has no sample 'nope'" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
+    with pytest.raises(InputError, match="no frame with a joint"):
+        visualize.draw_sheet(np.zeros((3, 5, 25, 2)), "ntu_rgb_d", 4, 64)
