@@ -22,17 +22,8 @@ from tqdm import tqdm
 from engine.errors import InputError, command
 from feeders.feature_store import write_feature_store
 from feeders.multimodal import read_strip
+from llm_features.names import read_names
 from model.rgb_encoder import FrozenClipImageEncoder
-
-
-def read_names(paths: list[str]) -> list[str]:
-    """Sample names from one or more names files, first occurrence order, duplicates dropped."""
-    names: dict[str, None] = {}
-    for path in paths:
-        if not Path(path).is_file():
-            raise InputError(f"names file not found: {path}")
-        names.update(dict.fromkeys(line.strip() for line in Path(path).read_text().splitlines() if line.strip()))
-    return list(names)
 
 
 class StripImages(Dataset):
