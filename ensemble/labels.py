@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 
 from engine.errors import InputError
 from ensemble.scores import Streams
 from feeders.skeleton_store import open_split
-
-#: An NTU RGB+D sample name; the action id A is 1-based.
-NTU_NAME = re.compile(r"S\d{3}C\d{3}P\d{3}R\d{3}A(\d{3})")
+from tools.ntu_layout import NAME_PATTERN
 
 
 def resolve_labels(streams: Streams, labels_path: str | os.PathLike | None = None, split: str = "test",
@@ -64,9 +61,9 @@ def labels_from_ntu_names(names: list[str], source: str | os.PathLike, hint: str
     """Action id − 1 of NTU names ``SsssCcccPpppRrrrAaaa``, as the public ensemble scripts do."""
     actions = []
     for name in names:
-        match = NTU_NAME.fullmatch(name)
+        match = NAME_PATTERN.fullmatch(name)
         if match is None:
             raise InputError(f"{source}: no labels in the score files and sample {name} is not an NTU name "
                              f"(SsssCcccPpppRrrrAaaa): {hint}")
-        actions.append(int(match.group(1)))
+        actions.append(int(match.group(5)))  # AAA, 1-based
     return np.array(actions, dtype=np.int64) - 1

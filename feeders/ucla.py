@@ -71,7 +71,7 @@ class UCLAFeeder(Dataset):
         if type(seed) is not int or seed < 0:
             raise InputError(f"feeder seed must be a non-negative integer, got {seed!r}")
         root = Path(data_path)
-        if _is_prepared(root, split):
+        if is_prepared(root, split):
             sequences, labels, names = _read_prepared(root, split)
         else:
             sequences, labels, names = read_json_folder(root, split)
@@ -116,7 +116,7 @@ class UCLAFeeder(Dataset):
         return x, int(self.label[row]), index
 
 
-def _is_prepared(root: Path, split: str) -> bool:
+def is_prepared(root: Path, split: str) -> bool:
     """A prepared folder has the split's data file or a ``meta.json``; otherwise it holds JSON samples."""
     return split_paths(root, split)["data"].is_file() or (root / "meta.json").is_file()
 

@@ -27,18 +27,20 @@ import numpy as np
 from engine.errors import InputError, command
 from engine.fileio import write_text_atomic
 from feeders.skeleton_store import open_split
-from feeders.ucla import UCLAFeeder
+from feeders.ucla import is_prepared, read_json_folder
+from tools.ntu_layout import NAME_PATTERN
 
-#: The subject id in a sample name: NTU performer ``Pppp`` or NW-UCLA subject ``sSS``.
-SUBJECT_PATTERNS = (re.compile(r"S\d{3}C\d{3}P(\d{3})R\d{3}A\d{3}"), re.compile(r"a\d+_s(\d+)_e\d+_v\d+"))
+#: An NW-UCLA sample name; its group is the subject id.
+UCLA_NAME = re.compile(r"a\d+_s(\d+)_e\d+_v\d+")
 
 
 def subject_of(name: str) -> int:
-    """The subject id in an NTU or NW-UCLA sample name."""
-    for pattern in SUBJECT_PATTERNS:
-        match = pattern.fullmatch(name)
-        if match:
-            return int(match.group(1))
+    """The subject id in an NTU (performer ``Pppp``) or NW-UCLA (subject ``sSS``) sample name."""
+    ntu, ucla = NAME_PATTERN.fullmatch(name), UCLA_NAME.fullmatch(name)
+    if ntu:
+        return int(ntu.group(3))
+    if ucla:
+        return int(ucla.group(1))
     raise InputError(f"sample {name!r} is neither an NTU nor an NW-UCLA name: use --by sample")
 
 
@@ -69,9 +71,9 @@ def held_out_by_sample(labels: np.ndarray, fraction: float, rng: np.random.Gener
 def names_and_labels(data: str | Path, split: str) -> tuple[list[str], np.ndarray]:
     """Sample names and labels of ``split``: an NW-UCLA JSON folder, else a prepared folder or CTR-GCN npz."""
     path = Path(data)
-    if path.is_dir() and not (path / f"{split}_names.txt").exists() and any(path.glob("*.json")):
-        feeder = UCLAFeeder(str(path), split)
-        return feeder.sample_name, feeder.label
+    if path.is_dir() and not is_prepared(path, split):  # the NW-UCLA JSON folder
+        _, labels, names = read_json_folder(path, split)
+        return names, np.asarray(labels)
     dataset = open_split(path, split)
     return dataset.names, np.asarray(dataset.labels)
 

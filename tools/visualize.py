@@ -23,7 +23,7 @@ from engine.fileio import atomic_path
 from feeders.bone_pairs import bone_pairs
 from feeders.skeleton_store import open_split
 from feeders.transforms import valid_frame_count
-from feeders.ucla import read_json_folder
+from feeders.ucla import is_prepared, read_json_folder
 
 PERSON_COLOURS = ((214, 69, 65), (52, 120, 198), (60, 160, 80), (230, 150, 30))
 BACKGROUND = (250, 250, 248)
@@ -34,7 +34,7 @@ MARGIN = 0.08
 def read_sample(data: str | Path, split: str, name: str) -> tuple[np.ndarray, str]:
     """Sample ``name`` as (C, T, V, M) and its graph name."""
     path = Path(data)
-    if path.is_dir() and not (path / f"{split}_names.txt").exists() and any(path.glob("*.json")):
+    if path.is_dir() and not is_prepared(path, split):  # the NW-UCLA JSON folder
         sequences, _, names = read_json_folder(path, split)
         if name in names:
             return sequences[names.index(name)].transpose(2, 0, 1)[..., None], "ucla"  # (T, V, 3) -> (3, T, V, 1)
