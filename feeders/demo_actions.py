@@ -213,10 +213,12 @@ def _hug(tau: np.ndarray, bodies: Sequence[Body], rng: np.random.Generator) -> l
     return actors
 
 
-_DRINK = _Reach(MOUTH, (-0.03, -0.10, 0.08), grip=(0.3, 0.9), tilt=(0.0, 0.25))
-_TOUCH_MOUTH = _Reach(MOUTH, (-0.03, -0.10, 0.055), grip=(0.0, 0.6), tilt=(-0.05, 0.15))
-_PHONE = _Reach(RIGHT_EAR, (-0.065, -0.13, 0.02), grip=(0.2, 0.8), tilt=(-0.05, 0.1))
-_TOUCH_EAR = _Reach(RIGHT_EAR, (-0.045, -0.12, 0.01), grip=(0.0, 0.6), tilt=(-0.05, 0.1))
+# A hand around an object is closed (grip 0.75-1: the hand tip folds ~4 cm towards the thumb), an empty hand
+# open (0-0.3); where the hand stops and the head tilt differ by less than their jitter.
+_DRINK = _Reach(MOUTH, (-0.03, -0.10, 0.08), grip=(0.75, 1.0), tilt=(0.0, 0.25))
+_TOUCH_MOUTH = _Reach(MOUTH, (-0.03, -0.10, 0.055), grip=(0.0, 0.3), tilt=(-0.05, 0.15))
+_PHONE = _Reach(RIGHT_EAR, (-0.065, -0.13, 0.02), grip=(0.75, 1.0), tilt=(-0.05, 0.1))
+_TOUCH_EAR = _Reach(RIGHT_EAR, (-0.045, -0.12, 0.01), grip=(0.0, 0.3), tilt=(-0.05, 0.1))
 
 #: The classes, in label order.
 DEMO_CLASSES: tuple[DemoClass, ...] = (

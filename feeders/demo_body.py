@@ -7,6 +7,7 @@ and clothes across samples. Used by the demo's action programs and by its image-
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,8 +74,6 @@ class Body:
 
     scale: float
     look: Look
-
-
 
 
 # ---------------------------------------------------------------- body model
@@ -144,7 +143,6 @@ def basis(yaw: float) -> np.ndarray:
     return np.array([[cos, 0.0, -sin], [0.0, 1.0, 0.0], [-sin, 0.0, -cos]])
 
 
-
 def rest_controls(tau: np.ndarray, s: float, rng: np.random.Generator) -> Controls:
     """Standing with arms hanging, a little sway; the starting point of every program."""
     frames = len(tau)
@@ -175,13 +173,28 @@ def step_forward(ctl: Controls, forward: np.ndarray) -> None:
     ctl.ankles[..., 2] += forward
 
 
-
-def performer_body(seed: int, performer: int) -> Body:
-    """The body of a performer id: the same size and clothes in every class."""
-    rng = np.random.default_rng([seed, 1, performer])
+def random_body(rng: np.random.Generator) -> Body:
+    """A body of random size (1.55 to 1.9 m) in random clothes from the palettes."""
     look = Look(
         skin=SKINS[rng.integers(len(SKINS))],
         shirt=SHIRTS[rng.integers(len(SHIRTS))],
         trousers=TROUSERS[rng.integers(len(TROUSERS))],
     )
     return Body(scale=rng.uniform(1.55, 1.9) / 1.7, look=look)
+
+
+def performer_body(seed: int, performer: int) -> Body:
+    """The body of a performer id: the same size and clothes in every class."""
+    return random_body(np.random.default_rng([seed, 1, performer]))
+
+
+def scene_joints(actors: Sequence[Controls], bodies: Sequence[Body], heading: float, floor: np.ndarray) -> np.ndarray:
+    """Camera-space joints (T, P, 25, 3) of the actors, the scene turned by ``heading`` and its origin at ``floor``."""
+    return np.stack(
+        [
+            floor + pose_joints(ctl, body.scale) @ basis(heading + ctl.heading).T
+            + basis(heading) @ np.asarray(ctl.origin)
+            for ctl, body in zip(actors, bodies, strict=True)
+        ],
+        axis=1,
+    )

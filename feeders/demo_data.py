@@ -34,15 +34,16 @@ from feeders.demo_body import (
     SPINE_MID,
     WALLS,
     WRIST,
-    basis,
     performer_body,
-    pose_joints,
+    scene_joints,
 )
 from feeders.demo_render import CAMERA, Backdrop, HeldObject, Look, encode_jpeg, render_strip
 from feeders.prepared import write_meta, write_prepared_split
 
 QUESTION = "Are the people holding objects?"
 MANIFEST = "demo.json"
+#: Bumped whenever the same arguments would generate other data (2: the object pairs' grip cue, a val split).
+GENERATOR_VERSION = 2
 MAX_PERFORMERS = 999
 
 _ANSWERS: dict[str, tuple[str, ...]] = {
@@ -94,14 +95,7 @@ def make_sample(seed: int, split_id: int, label: int, index: int, performer: int
 
     heading = rng.uniform(-0.3, 0.3)
     floor = np.array([rng.uniform(-0.5, 0.5), -rng.uniform(0.8, 1.0), rng.uniform(2.9, 3.5) + 0.3 * (spec.persons - 1)])
-    joints = np.stack(
-        [
-            floor + pose_joints(ctl, body.scale) @ basis(heading + ctl.heading).T
-            + basis(heading) @ np.asarray(ctl.origin)
-            for ctl, body in zip(actors, bodies, strict=True)
-        ],
-        axis=1,
-    )
+    joints = scene_joints(actors, bodies, heading, floor)
     noisy = joints + rng.normal(0.0, 1.0, joints.shape) * NOISE[:, None]
 
     data = np.zeros((3, max_frames, NUM_JOINTS, NUM_PERSONS), dtype=np.float32)
@@ -159,6 +153,7 @@ def generate_demo_dataset(
     root: str | os.PathLike,
     num_train_per_class: int = 60,
     num_test_per_class: int = 20,
+    num_val_per_class: int = 20,
     max_frames: int = 100,
     seed: int = 0,
     with_rgb: bool = True,
@@ -167,17 +162,18 @@ def generate_demo_dataset(
 ) -> dict:
     """Write the demo dataset to ``root`` and return its summary (also saved as ``demo.json``, written last).
 
-    ``root`` receives our prepared skeleton format for splits ``train`` and ``test`` (docs/data_format.md,
+    ``root`` receives our prepared skeleton format for splits ``train``, ``val`` (for choosing settings without
+    touching the test set) and ``test`` (docs/data_format.md,
     with ``<split>_color.npy`` pixel coordinates and ``meta.json``), ``rgb/<name>.jpg`` temporal RGB strips
     (``strip_panels`` panels of ``panel_size`` pixels, unless ``with_rgb`` is false), ``answers/<split>.jsonl``
     (``{"name", "question", "answer"}`` per line, in row order) and ``classes.txt``. Rows interleave the
-    classes; performers are distinct per sample index and disjoint between train and test. Every file is
+    classes; performers are distinct per sample index and disjoint between the splits. Every file is
     written atomically and the same arguments give byte-identical files; ``demo.json`` is removed first and
     written last, so a folder that has it holds one whole generation (strips of earlier runs are pruned).
     """
     _check_positive(
         num_train_per_class=num_train_per_class, num_test_per_class=num_test_per_class,
-        strip_panels=strip_panels,
+        num_val_per_class=num_val_per_class, strip_panels=strip_panels,
     )
     if not isinstance(seed, int) or seed < 0:
         raise InputError(f"demo dataset: seed must be a non-negative integer, got {seed!r}")
@@ -185,17 +181,19 @@ def generate_demo_dataset(
         raise InputError(f"demo dataset: max_frames must be an integer >= 10, got {max_frames!r}")
     if not isinstance(panel_size, int) or panel_size < 16:
         raise InputError(f"demo dataset: panel_size must be an integer >= 16, got {panel_size!r}")
-    if num_train_per_class + num_test_per_class > MAX_PERFORMERS:
+    if num_train_per_class + num_test_per_class + num_val_per_class > MAX_PERFORMERS:
         raise InputError(
-            f"demo dataset: num_train_per_class + num_test_per_class must be <= {MAX_PERFORMERS}"
+            f"demo dataset: num_train_per_class + num_test_per_class + num_val_per_class must be <= {MAX_PERFORMERS}"
             " (performer ids have 3 digits)"
         )
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / MANIFEST).unlink(missing_ok=True)
-    splits = {"train": (num_train_per_class, 1), "test": (num_test_per_class, num_train_per_class + 1)}
+    # split: (random stream id, samples per class, first performer id)
+    splits = {"train": (0, num_train_per_class, 1), "test": (1, num_test_per_class, num_train_per_class + 1),
+              "val": (2, num_val_per_class, num_train_per_class + num_test_per_class + 1)}
     strips: set[str] = set()
-    for split_id, (split, (per_class, first_performer)) in enumerate(splits.items()):
+    for split, (split_id, per_class, first_performer) in splits.items():
         samples = [
             make_sample(seed, split_id, label, index, first_performer + index, max_frames)
             for index in range(per_class)
@@ -214,12 +212,13 @@ def generate_demo_dataset(
         )
     _prune_strips(root / "rgb", strips)
     write_text_atomic(root / "classes.txt", "".join(f"{spec.name}\n" for spec in DEMO_CLASSES))
-    counts = {split: per_class * len(DEMO_CLASSES) for split, (per_class, _) in splits.items()}
+    counts = {split: per_class * len(DEMO_CLASSES) for split, (_, per_class, _) in splits.items()}
     write_meta(root, "demo", len(DEMO_CLASSES), "ntu_rgb_d", counts)
     summary = {
+        "version": GENERATOR_VERSION,
         "args": {
             "num_train_per_class": num_train_per_class, "num_test_per_class": num_test_per_class,
-            "max_frames": max_frames, "seed": seed, "with_rgb": with_rgb, "strip_panels": strip_panels,
+            "num_val_per_class": num_val_per_class, "max_frames": max_frames, "seed": seed, "with_rgb": with_rgb, "strip_panels": strip_panels,
             "panel_size": panel_size,
         },
         "classes": [spec.name for spec in DEMO_CLASSES],

@@ -74,9 +74,9 @@ class ObjectStyle:
 
 #: Saturated colours that no skin, clothes or backdrop colour comes near, so the objects stand out.
 OBJECT_STYLES: dict[str, ObjectStyle] = {
-    "cup": ObjectStyle((214, 34, 40), "cup", (0.10, 0.13)),
-    "phone": ObjectStyle((34, 178, 76), "slab", (0.08, 0.16)),
-    "ball": ObjectStyle((36, 96, 232), "disk", (0.17, 0.17)),
+    "cup": ObjectStyle((214, 34, 40), "cup", (0.13, 0.17)),
+    "phone": ObjectStyle((34, 178, 76), "slab", (0.10, 0.19)),
+    "ball": ObjectStyle((36, 96, 232), "disk", (0.2, 0.2)),
 }
 
 

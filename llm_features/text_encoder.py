@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from engine.errors import InputError
+from model.clip_configs import register_project_clip_configs
 
 
 class FrozenClipTextEncoder(nn.Module):
@@ -16,6 +17,7 @@ class FrozenClipTextEncoder(nn.Module):
         super().__init__()
         import open_clip
 
+        register_project_clip_configs()
         try:
             clip = open_clip.create_model(model_name, pretrained=pretrained or None)
         except RuntimeError as err:

@@ -3,8 +3,10 @@
 Both take the temporal RGB strip of a sample (SPEC §3: ``panels`` person crops side by side) as a PIL image
 through their own ``preprocess`` and return one feature vector per sample.
 
-* ``open_clip``: built from a model name and a ``pretrained`` value (an open_clip tag such as ``openai``, which
-  open_clip downloads on first use, or the path of a local checkpoint file; ``None`` = random initialisation).
+* ``open_clip``: built from a model name (open_clip's own, or one of the project's configs such as the demo's
+  ``mmcl-demo-tiny``, see model/clip_configs.py) and a ``pretrained`` value (an open_clip tag such as
+  ``openai``, which open_clip downloads on first use, or the path of a local checkpoint file; ``None`` = random
+  initialisation).
   It stays in eval mode, never receives gradients and is never saved in our checkpoints; its features can be
   precomputed once (``llm_features/extract_rgb_features.py``). ``layout='strip'`` squashes the whole strip
   into the encoder's square input; ``layout='panels'`` encodes each panel and concatenates the features in
@@ -24,6 +26,7 @@ from torch import nn
 from torchvision import transforms
 
 from engine.errors import InputError
+from model.clip_configs import register_project_clip_configs
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -43,6 +46,7 @@ class FrozenClipImageEncoder(nn.Module):
         super().__init__()
         import open_clip
 
+        register_project_clip_configs()
         if layout not in ("strip", "panels"):
             raise InputError(f"rgb_encoder.layout: expected 'strip' or 'panels', got {layout!r}")
         if pretrained and Path(pretrained).suffix and not Path(pretrained).is_file():

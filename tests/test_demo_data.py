@@ -14,7 +14,7 @@ from feeders.demo_data import DEMO_CLASSES, OBJECT_PAIRS, QUESTION, generate_dem
 from feeders.demo_render import CAMERA, OBJECT_STYLES, panel_frames, person_box
 from tools.make_demo_data import main as make_demo_main
 
-SMALL = {"num_train_per_class": 3, "num_test_per_class": 2, "max_frames": 60, "strip_panels": 4, "panel_size": 64}
+SMALL = {"num_train_per_class": 3, "num_test_per_class": 2, "num_val_per_class": 1, "max_frames": 60, "strip_panels": 4, "panel_size": 64}
 NAME = re.compile(r"S001C001P(\d{3})R001A(\d{3})")
 NUM_CLASS = len(DEMO_CLASSES)
 TWO_PERSON = np.array([spec.persons == 2 for spec in DEMO_CLASSES])
@@ -65,10 +65,10 @@ def test_generation_is_deterministic(demo: Path, tmp_path: Path) -> None:
 def test_prepared_files(demo: Path) -> None:
     meta = json.loads((demo / "meta.json").read_text())
     assert meta["num_class"] == NUM_CLASS and meta["graph"] == "ntu_rgb_d"
-    assert meta["splits"] == {"train": 3 * NUM_CLASS, "test": 2 * NUM_CLASS}
+    assert meta["splits"] == {"train": 3 * NUM_CLASS, "test": 2 * NUM_CLASS, "val": NUM_CLASS}
     assert (demo / "classes.txt").read_text().splitlines() == [spec.name for spec in DEMO_CLASSES]
     performers = {}
-    for split, per_class in (("train", 3), ("test", 2)):
+    for split, per_class in (("train", 3), ("test", 2), ("val", 1)):
         data, labels, names, color = load_split(demo, split)
         n = per_class * NUM_CLASS
         assert data.shape == (n, 3, 60, 25, 2) and data.dtype == np.float32
@@ -81,7 +81,7 @@ def test_prepared_files(demo: Path) -> None:
         performers[split] = {int(m.group(1)) for m in parsed}
         assert len(performers[split]) == per_class
         assert labels[:NUM_CLASS].tolist() == list(range(NUM_CLASS))  # classes interleaved
-    assert not performers["train"] & performers["test"]
+    assert not performers["train"] & performers["test"] and not performers["val"] & (performers["train"] | performers["test"])
 
 
 def test_padding_centring_and_person_slots(demo: Path) -> None:
@@ -158,7 +158,7 @@ def test_object_is_drawn_at_the_hand() -> None:
 
 
 def test_answers_match_rows(demo: Path) -> None:
-    for split in ("train", "test"):
+    for split in ("train", "val", "test"):
         _, labels, names, _ = load_split(demo, split)
         lines = (demo / "answers" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines]
@@ -171,8 +171,11 @@ def test_answers_match_rows(demo: Path) -> None:
     assert len(answers) >= 6
 
 
-def test_skeleton_separates_classes_but_not_object_pairs(tmp_path: Path) -> None:
-    generate_demo_dataset(tmp_path, num_train_per_class=30, num_test_per_class=20, with_rgb=False)
+def test_skeleton_separates_classes_and_holds_the_object_pairs_cue(tmp_path: Path) -> None:
+    """Whole-body statistics tell most classes apart; each object pair differs by the grip, which a targeted
+    feature reads from the skeleton (the cue co-learning can teach), and the answers state the object."""
+    generate_demo_dataset(tmp_path, num_train_per_class=30, num_test_per_class=20, num_val_per_class=1,
+                          with_rgb=False)
 
     def features(split: str) -> tuple[np.ndarray, np.ndarray]:
         data, labels, _, _ = load_split(tmp_path, split)
@@ -181,6 +184,13 @@ def test_skeleton_separates_classes_but_not_object_pairs(tmp_path: Path) -> None
         mean = (data * valid).sum(axis=2) / count
         std = np.sqrt((((data - mean[:, :, None]) * valid) ** 2).sum(axis=2) / count)
         return np.concatenate([mean.reshape(len(data), -1), std.reshape(len(data), -1)], axis=1), labels
+
+    def grip(split: str) -> np.ndarray:
+        """Mean distance (m) of the right hand tip from the right thumb while the right hand is raised."""
+        data = load_split(tmp_path, split)[0][..., 0]
+        raised = (data[:, 1, :, 11] > data[:, 1, :, 20] - 0.25) & (np.abs(data).sum(axis=(1, 3)) > 0)
+        gap = np.linalg.norm(data[:, :, :, 23] - data[:, :, :, 24], axis=1)
+        return (gap * raised).sum(axis=1) / np.maximum(raised.sum(axis=1), 1)
 
     train_x, train_y = features("train")
     test_x, test_y = features("test")
@@ -192,12 +202,14 @@ def test_skeleton_separates_classes_but_not_object_pairs(tmp_path: Path) -> None
 
     answers = [json.loads(line)["answer"] for line in (tmp_path / "answers" / "test.jsonl").read_text().splitlines()]
     says_yes = np.array([answer.startswith("Yes") for answer in answers])
+    train_grip, test_grip = grip("train"), grip("test")
     class_names = [spec.name for spec in DEMO_CLASSES]
     for with_object, without in OBJECT_PAIRS:
         a, b = class_names.index(with_object), class_names.index(without)
+        threshold = (train_grip[train_y == a].mean() + train_grip[train_y == b].mean()) / 2
         rows = np.isin(test_y, [a, b])
-        skeleton_guess = np.where(distance[rows, a] < distance[rows, b], a, b)
-        assert (skeleton_guess == test_y[rows]).mean() < 0.8
+        grip_guess = np.where(test_grip[rows] < threshold, a, b)  # a hand around an object is closed
+        assert (grip_guess == test_y[rows]).mean() >= 0.9
         text_guess = np.where(says_yes[rows], a, b)
         assert (text_guess == test_y[rows]).all()
 
@@ -219,20 +231,27 @@ def test_bad_arguments_raise_input_error(tmp_path: Path, override: dict, message
 
 def test_command_guards_the_output(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "demo"
-    base = ["--out", str(out), "--train-per-class", "2", "--test-per-class", "1", "--max-frames", "40"]
+    base = ["--out", str(out), "--train-per-class", "2", "--test-per-class", "1", "--val-per-class", "1",
+            "--max-frames", "40"]
     assert make_demo_main([*base, "--panel-size", "32"]) == 0
     summary = capsys.readouterr().out.strip().splitlines()
-    assert len(summary) == 1 and "12 classes, 24 train / 12 test" in summary[0]
-    assert len(list((out / "rgb").glob("*.jpg"))) == 36
+    assert len(summary) == 1 and "12 classes, 24 train / 12 val / 12 test" in summary[0]
+    assert len(list((out / "rgb").glob("*.jpg"))) == 48
+    stamp = (out / "demo.json").stat().st_mtime_ns
 
-    assert make_demo_main([*base, "--panel-size", "32"]) == 0  # same arguments: regenerated in place
+    assert make_demo_main([*base, "--panel-size", "32"]) == 0  # same arguments and version: kept as it is
+    assert "already holds it" in capsys.readouterr().out and (out / "demo.json").stat().st_mtime_ns == stamp
+    manifest = json.loads((out / "demo.json").read_text())
+    (out / "demo.json").write_text(json.dumps({**manifest, "version": manifest["version"] - 1}))
+    assert make_demo_main([*base, "--panel-size", "32"]) == 2  # made by an older generator version
     assert make_demo_main([*base, "--no-rgb"]) == 2  # different arguments
     assert "--overwrite" in capsys.readouterr().err
-    assert len(list((out / "rgb").glob("*.jpg"))) == 36
+    assert len(list((out / "rgb").glob("*.jpg"))) == 48
 
-    smaller = ["--out", str(out), "--train-per-class", "1", "--test-per-class", "1", "--max-frames", "40"]
+    smaller = ["--out", str(out), "--train-per-class", "1", "--test-per-class", "1", "--val-per-class", "1",
+               "--max-frames", "40"]
     assert make_demo_main([*smaller, "--panel-size", "32", "--overwrite"]) == 0
-    assert len(list((out / "rgb").glob("*.jpg"))) == 24  # strips of the earlier, larger run are gone
+    assert len(list((out / "rgb").glob("*.jpg"))) == 36  # strips of the earlier, larger run are gone
     assert np.load(out / "train_data.npy").shape[0] == 12
 
     foreign = tmp_path / "foreign"

@@ -1,9 +1,10 @@
 """Command: generate the synthetic multimodal demo dataset.
 
-    python -m tools.make_demo_data --out data/demo [--seed 0] [--train-per-class N] [--test-per-class N] [--no-rgb]
+    python -m tools.make_demo_data --out data/demo [--seed 0] [--train-per-class N] [--test-per-class N]
+        [--val-per-class N] [--no-rgb]
 
-A non-empty output folder is only written into when it holds a complete demo dataset made with the same
-arguments (regenerating it gives identical files), or with ``--overwrite``.
+A folder that already holds the demo dataset made with the same arguments by the same generator version is
+kept as it is; any other non-empty output folder is only written into with ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import InputError, command
-from feeders.demo_data import MANIFEST, generate_demo_dataset
+from feeders.demo_data import GENERATOR_VERSION, MANIFEST, generate_demo_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=default["seed"], help="random seed")
     parser.add_argument("--train-per-class", type=int, default=default["num_train_per_class"], help="train samples per class")
     parser.add_argument("--test-per-class", type=int, default=default["num_test_per_class"], help="test samples per class")
+    parser.add_argument("--val-per-class", type=int, default=default["num_val_per_class"],
+                        help="validation samples per class (for choosing settings)")
     parser.add_argument("--max-frames", type=int, default=default["max_frames"], help="frames per row")
     parser.add_argument("--panels", type=int, default=default["strip_panels"], help="panels per temporal RGB strip")
     parser.add_argument("--panel-size", type=int, default=default["panel_size"], help="panel side in pixels")
@@ -39,22 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_output(out: Path, generator_args: dict, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` unless it is a complete demo made with ``generator_args`` or ``overwrite``."""
+def holds_generation(out: Path, generator_args: dict) -> bool:
+    """Whether ``out`` holds a complete demo dataset made by this generator version with ``generator_args``."""
+    try:
+        previous = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(previous, dict) and previous.get("version") == GENERATOR_VERSION \
+        and previous.get("args") == generator_args
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse to write into a non-empty ``out`` (one that does not hold this very generation) without ``overwrite``."""
     if not out.exists():
         return
     if not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    if overwrite or not any(out.iterdir()):
-        return
-    manifest = out / MANIFEST
-    try:
-        previous = json.loads(manifest.read_text(encoding="utf-8")).get("args") if manifest.is_file() else None
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        previous = None
-    if previous != generator_args:
+    if not (overwrite or not any(out.iterdir())):
         raise InputError(
-            f"{out}: not empty and not a complete demo dataset made with these arguments;"
+            f"{out}: not empty and not a complete demo dataset made with these arguments by this version;"
             " pass --overwrite to write there"
         )
 
@@ -66,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     generator_args = {
         "num_train_per_class": args.train_per_class,
         "num_test_per_class": args.test_per_class,
+        "num_val_per_class": args.val_per_class,
         "max_frames": args.max_frames,
         "seed": args.seed,
         "with_rgb": not args.no_rgb,
@@ -73,12 +80,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "panel_size": args.panel_size,
     }
     start = time.perf_counter()
-    check_output(args.out, generator_args, args.overwrite)
+    if holds_generation(args.out, generator_args):
+        print(f"demo dataset: {args.out} already holds it (same arguments, generator version {GENERATOR_VERSION})")
+        return 0
+    check_output(args.out, args.overwrite)
     summary = generate_demo_dataset(args.out, **generator_args)
     splits = summary["splits"]
     rgb = f"RGB strips {args.panels}x{args.panel_size}px" if not args.no_rgb else "no RGB strips"
     print(
-        f"demo dataset: {len(summary['classes'])} classes, {splits['train']} train / {splits['test']} test samples, "
+        f"demo dataset: {len(summary['classes'])} classes, {splits['train']} train / {splits['val']} val / "
+        f"{splits['test']} test samples, "
         f"{args.max_frames} frames, {rgb}, answers -> {args.out} ({time.perf_counter() - start:.1f} s)"
     )
     return 0
