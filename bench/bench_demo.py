@@ -1,6 +1,6 @@
 """Does co-learning help the skeleton-only model? The demo's ablation, over several seeds, with a probe of F_g.
 
-    python -m bench.bench_demo [--seeds 1 2 3 4 5] [--split test] [--jobs 2] [--out bench/results/demo_ablation]
+    python -m bench.bench_demo [--seeds 1 2 3 4 5] [--split test] [--jobs 2] [--out bench/out/demo_ablation]
 
 Trains the demo's CTR-GCN baseline and MMCL with FAM only, FRM only and FAM + FRM, each with the frozen
 towers at random weights and with the pretrained-like ones (``tools.pretrain_demo_clip``), through the real
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--split", choices=("val", "test"), default="test", help="where runs are scored")
     parser.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS], help="subset of the rows")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/demo_ablation"))
+    parser.add_argument("--out", type=Path, default=Path("bench/out/demo_ablation"))
     args = parser.parse_args(argv)
     variants = [v for v in VARIANTS if v.name in args.variants]
     if variants[0].name != "baseline":

@@ -1,8 +1,9 @@
 """The demo's action classes: motion programs of normalised time that drive the body model.
 
-Two pairs of classes run the same program and differ only by a subtle cue that per-sample jitter and
-noise partly hide (where the hand stops, how it grips, a head tilt), while the rendered strip shows the held
-object: the setting in which co-learning with RGB and text can help a skeleton-only model.
+Two pairs of classes run the same program and differ in the skeleton only by the grip (closed around the
+object, open when empty: the hand tip to thumb distance differs by about 1.7 cm) and by where the hand stops
+and the head tilt, which jitter hides, while the rendered strip shows the held object: the setting in which
+co-learning with RGB and text could teach a skeleton-only model to read the grip.
 """
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ speed, amplitude, phase, position, heading and length, carry Kinect-like joint n
 NTU pipeline stores skeletons: centred on actor 1's middle of spine in the first frame, zero after the end,
 the second person slot zero for one-person classes.
 
-Two pairs of classes run the same program and differ only by a subtle cue that per-sample jitter and noise
-partly hide (where the hand stops, how it grips, a head tilt), while the rendered strip shows the held
-object and the answer says so: the setting in which co-learning with RGB and text can help a skeleton-only
-model. Output layout: see ``generate_demo_dataset``.
+Two pairs of classes run the same program and differ in the skeleton only by the grip (a hand around an
+object is closed: its tip joint folds towards the thumb) and by small differences that jitter hides, while
+the rendered strip shows the held object and the answer says so: the setting in which co-learning with RGB
+and text could teach a skeleton-only model to read the grip. Output layout: see ``generate_demo_dataset``.
 """
 from __future__ import annotations
 
