@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "overwrite": False,
     "amp": False,
     "deterministic": False,
+    "skip_nonfinite": 0,  # batches with a NaN / infinite loss to skip (logged) before the run stops
 }
 
 #: Keys of the public CTR-GCN / MMCL configs that have no effect here (logging is always on, file names are
@@ -162,7 +163,8 @@ def validate(config: dict[str, Any]) -> None:
     """Check the values that would otherwise fail late and obscurely."""
     if config["phase"] not in ("train", "test"):
         raise InputError(f"config key 'phase': expected 'train' or 'test', got {config['phase']!r}")
-    for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker"):
+    for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker",
+                "skip_nonfinite"):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise InputError(f"config key {key!r}: expected a non-negative integer, got {value!r}")

@@ -75,7 +75,7 @@ class UCLAFeeder(Dataset):
             sequences, labels, names = _read_prepared(root, split)
         else:
             sequences, labels, names = read_json_folder(root, split)
-        rows = selected_rows(names, names_file, exclude_names_file)
+        rows = selected_rows(names, names_file, exclude_names_file, root, split)
         rows = rows[:DEBUG_SAMPLES] if debug else rows
         self.sample_name: list[str] = [names[row] for row in rows]
         self.label = np.asarray(labels, dtype=np.int64)[rows]
