@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import functools
 import sys
+import tokenize
+import zipfile
+import zlib
 from collections.abc import Callable
+
+#: What the standard readers (numpy, zipfile, zlib, json, pickle, tokenize) raise on truncated or corrupted
+#: bytes; a reader of an outside file turns these into an ``InputError`` naming the file.
+CORRUPT_FILE_ERRORS = (OSError, ValueError, EOFError, SyntaxError, MemoryError, OverflowError, zlib.error,
+                       zipfile.BadZipFile, tokenize.TokenError)
 
 
 class InputError(Exception):
