@@ -77,7 +77,7 @@ class FeatureStore:
         missing = [name for name in names if name not in self.index]
         if missing:
             raise InputError(f"{self.kind} feature store {self.root}: {len(missing)} of {len(names)} samples have "
-                             f"no features (not in its names.txt), e.g. {', '.join(missing[:3])}")
+                             f"no features, e.g. {', '.join(missing[:3])} (not in its names.txt)")
         return np.fromiter((self.index[name] for name in names), dtype=np.int64, count=len(names))
 
     def check_dim(self, expected: int | None) -> None:

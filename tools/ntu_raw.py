@@ -33,7 +33,7 @@ _INT32_DIGITS = 9  # 10**9 < 2**31
 _MAX_FAST_DIGITS = 15  # 10**15 < 2**53: the integer mantissa is exact in a double
 _MAX_FAST_LENGTH = 24
 _POW10 = 10.0 ** np.arange(_MAX_FAST_LENGTH + 1)  # exact for the <= 15 fraction digits of a readable token
-_SPACE, _DOT, _MINUS, _PLUS, _ZERO = 32, 46, 45, 43, 48
+_SPACE, _DOT, _MINUS, _PLUS, _ZERO, _NEWLINE, _RETURN = 32, 46, 45, 43, 48, 10, 13
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _parse_fast(raw: bytes, name: str, source: str) -> RawSkeleton:
     blocks, frame_of, ids, num_frames = walker.walk()
     if not blocks:
         raise InputError(f"{source}: no frame with a body")
-    _check_joint_lines(buf, starts, np.asarray(blocks), source)
+    _check_joint_lines(buf, starts, ends, np.asarray(blocks), source)
     tokens = (np.asarray(blocks)[:, None] + _KEPT_OFFSETS).ravel()
     values = _read_decimals(raw, buf, starts[tokens], ends[tokens], source)
     return _raw_skeleton(name, num_frames, values, frame_of, ids)
@@ -104,14 +104,15 @@ def _raw_skeleton(name: str, num_frames: int, values: np.ndarray, frame_of: list
     return RawSkeleton(name=name, num_frames=num_frames, bodies=bodies)
 
 
-def _check_joint_lines(buf: np.ndarray, starts: np.ndarray, blocks: np.ndarray, source: str) -> None:
-    """Every joint line of every block holds exactly 12 tokens: its first and last token sit on one line,
-    the next line's first token on the next line."""
-    newlines = np.flatnonzero(buf == 10)
-    first = blocks[:, None] + np.arange(NUM_JOINTS) * JOINT_FIELDS
-    lines = np.searchsorted(newlines, starts[np.stack((first, first + JOINT_FIELDS - 1))])
-    expected = lines[0, :, :1] + np.arange(NUM_JOINTS)
-    if not (np.array_equal(lines[0], expected) and np.array_equal(lines[1], expected)):
+def _check_joint_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, blocks: np.ndarray, source: str
+                       ) -> None:
+    """Every joint line of every block holds exactly 12 tokens: a line break before its first token and right
+    after its last one."""
+    first = (blocks[:, None] + np.arange(NUM_JOINTS) * JOINT_FIELDS).ravel()
+    after = ends[first + JOINT_FIELDS - 1]
+    following = buf[np.minimum(after, buf.size - 1)]
+    line_ends = (after == buf.size) | (following == _NEWLINE) | (following == _RETURN)
+    if not (line_ends.all() and (buf[starts[first] - 1] == _NEWLINE).all()):
         raise InputError(f"{source}: a joint line does not hold {JOINT_FIELDS} numbers")
 
 
