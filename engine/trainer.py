@@ -119,9 +119,13 @@ def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict
 
 def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog,
-                    guard: NonFiniteGuard, stop: StopRequests) -> tuple[int, dict[str, float], int]:
-    """One pass over ``loader``, ended early by a stop request; returns the new global step, the mean losses,
-    accuracy and timings, and the number of batches done (``len(loader)`` unless stopped)."""
+                    guard: NonFiniteGuard | None = None, stop: StopRequests | None = None
+                    ) -> tuple[int, dict[str, float]]:
+    """One pass over ``loader``, ended early by a stop request; returns the new global step and the mean losses,
+    accuracy, timings and ``batches`` done (``len(loader)`` unless stopped). Without ``guard`` a non-finite
+    loss stops the run."""
+    guard = guard or NonFiniteGuard(0, log, runtime, lambda: "no checkpoint is kept")
+    stop = stop or StopRequests()
     objective.train()
     totals: dict[str, float] = {}
     correct = seen = done = 0
@@ -164,7 +168,8 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
         stats[name] = float(reduce_mean(torch.tensor(stats[name], device=runtime.device), runtime))
     stats["data_share"] = data_time / max(data_time + compute_time, 1e-12)
     stats["seconds"] = data_time + compute_time
-    return step, stats, done
+    stats["batches"] = done
+    return step, stats
 
 
 def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int, step: int,
@@ -280,10 +285,10 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             set_learning_rate(optimizer, lr)
             loader = train_loader(train_set, config, runtime, epoch, skip_batches=first_batch)
             started = time.perf_counter()
-            step, stats, done = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step,
-                                                log, guard, stop)
-            if done < len(loader):
-                first_batch += done
+            step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log,
+                                          guard, stop)
+            if stats["batches"] < len(loader):
+                first_batch += stats["batches"]
                 if runtime.is_main:
                     with writing(LAST_CHECKPOINT, work_dir):
                         save_checkpoint(work_dir / LAST_CHECKPOINT, _training_state(
@@ -291,7 +296,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                 raise _stopped(stop, f"epoch {epoch + 1}, batch {first_batch}", work_dir, log)
             first_batch = 0
             log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
-                     + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("data_share", "seconds"))
+                     + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("data_share", "seconds", "batches"))
                      + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
             log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
 
