@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
 from engine.distributed import Runtime
+from engine.interrupt import ignore_stop_signals
 from engine.seeding import WorkerSeeder, derive_seed
 from feeders.registry import build_feeder
 
@@ -70,6 +71,17 @@ def test_loader(dataset: Dataset, config: dict[str, Any], runtime: Runtime) -> D
     return _loader(dataset, sampler, config["test_batch_size"], config, runtime, epoch=0, drop_last=False)
 
 
+class WorkerInit:
+    """DataLoader ``worker_init_fn``: ignore stop signals (engine/interrupt.py), then seed the worker."""
+
+    def __init__(self, seeder: WorkerSeeder) -> None:
+        self.seeder = seeder
+
+    def __call__(self, worker_id: int) -> None:
+        ignore_stop_signals()
+        self.seeder(worker_id)
+
+
 def available_cpus() -> int:
     """The CPU cores this process may run on."""
     try:
@@ -100,5 +112,5 @@ def _loader(dataset: Dataset, sampler: Sampler[int], batch_size: int, config: di
     return DataLoader(
         dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, drop_last=drop_last,
         pin_memory=runtime.device.type == "cuda",
-        worker_init_fn=WorkerSeeder(config["seed"], runtime.rank, epoch) if workers else None,
+        worker_init_fn=WorkerInit(WorkerSeeder(config["seed"], runtime.rank, epoch)) if workers else None,
     )

@@ -1,6 +1,7 @@
 """Stop requests from outside: SIGTERM (what a cluster scheduler sends before pre-empting a job) and SIGINT
 (Ctrl-C) are recorded instead of killing the process, so that the training loop can finish its step, save
-a resumable checkpoint and exit cleanly."""
+a resumable checkpoint and exit cleanly. DataLoader workers ignore both: a scheduler signals every process
+of the job, and a worker killed under the main process would turn a clean stop into a crash."""
 from __future__ import annotations
 
 import signal
@@ -31,3 +32,9 @@ class StopRequests:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous = {}
+
+
+def ignore_stop_signals() -> None:
+    """Make this process (a DataLoader worker) ignore SIGTERM and SIGINT; the main process stops it."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)

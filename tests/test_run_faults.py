@@ -18,6 +18,7 @@ import main_mmcl
 from engine import checkpoint, data, objective
 from engine.checkpoint import load_training_checkpoint
 from engine.errors import InputError
+from engine.seeding import WorkerSeeder
 from engine.workdir import create_train_dir
 from feeders.ntu import NTUFeeder
 from tools import infer
@@ -83,6 +84,16 @@ def test_workers_are_capped_at_cores_and_batches(monkeypatch):
     assert data.worker_note(config, 400) == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
     assert data.worker_note(config, 4) == "data loading: 1 worker(s) instead of num_worker 8, capped at the 1 batches"
     assert data.worker_note({"num_worker": 2, "batch_size": 4}, 400) is None
+
+
+def test_loader_workers_ignore_stop_signals():
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        data.WorkerInit(WorkerSeeder(1, 0, 0))(0)
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in previous)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _nan_at_call(monkeypatch, bad_calls: set[int]) -> None:
@@ -155,19 +166,19 @@ def test_a_full_or_unwritable_work_dir_is_refused_before_training(tmp_path, make
 
 @pytest.mark.slow
 def test_sigterm_mid_epoch_saves_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, make_config, capsys):
-    settings = {"num_epoch": 3, "batch_size": 1, "eval_interval": 10, "test_batch_size": 12}
+    settings = {"num_epoch": 3, "batch_size": 2, "eval_interval": 10, "test_batch_size": 12}
     straight = make_config(tmp_path / "a", **settings)
     assert _run(["--config", straight]) == 0
-    interrupted = make_config(tmp_path / "b", **settings)
+    interrupted = make_config(tmp_path / "b", **settings, num_worker=1)  # the order does not depend on workers
     log = tmp_path / "b" / "run" / "log.txt"
     process = subprocess.Popen([sys.executable, "main_mmcl.py", "--config", str(interrupted)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while not (log.is_file() and "epoch 1/3" in log.read_text()) and process.poll() is None:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)
+    os.killpg(process.pid, signal.SIGTERM)  # as a scheduler does: the whole job, DataLoader worker included
     _, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGTERM, err
     assert err.strip().splitlines()[-1].startswith("stopped: SIGTERM received: stopped at ")
