@@ -38,4 +38,4 @@ class NonFiniteGuard:
             self.skipped += 1
             self.log.info(f"{where}: batch skipped ({self.skipped} of skip_nonfinite {self.limit})")
             return True
-        raise RunStopped(f"{where}; {self.kept()}; lower base_lr or set skip_nonfinite, then run again with --resume")
+        raise RunStopped(f"{where}; {self.kept()} (lower base_lr or set skip_nonfinite first)")

@@ -44,6 +44,9 @@ from engine.seeding import derive_seed, seed_everything
 from engine.workdir import BEST_CHECKPOINT, LAST_CHECKPOINT, check_train_dir, create_train_dir
 from model.registry import build_backbone
 
+#: Epoch statistics kept out of the epoch's log line.
+NOT_LOGGED = ("data_share", "seconds", "batches")
+
 
 def build_model(config: dict[str, Any], num_class: int | None) -> nn.Module:
     """The configured backbone; ``num_class`` fills ``model_args.num_class`` when the config leaves it out."""
@@ -190,6 +193,17 @@ def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int,
     }
 
 
+@contextlib.contextmanager
+def logged_stops(log: RunLog) -> Iterator[None]:
+    """Log a ``RunStopped`` leaving the block and close the log before it reaches the command line."""
+    try:
+        yield
+    except RunStopped as stopped:
+        log.info(f"stopped: {stopped}")
+        log.close()
+        raise
+
+
 def kept_checkpoint(work_dir: Path) -> str:
     """What a stopped run leaves to resume from."""
     last = work_dir / LAST_CHECKPOINT
@@ -276,7 +290,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     model_backbone = unwrap(objective).backbone
     eval_model = nn.DataParallel(model_backbone, runtime.data_parallel_ids) if runtime.data_parallel_ids else model_backbone
     guard = NonFiniteGuard(config["skip_nonfinite"], log, runtime, lambda: kept_checkpoint(work_dir))
-    with StopRequests() as stop:
+    with StopRequests() as stop, logged_stops(log):
         for epoch in range(start_epoch, config["num_epoch"]):
             seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
             if first_batch:
@@ -293,10 +307,10 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                     with writing(LAST_CHECKPOINT, work_dir):
                         save_checkpoint(work_dir / LAST_CHECKPOINT, _training_state(
                             objective, optimizer, scaler, config, epoch, step, best, batch=first_batch))
-                raise _stopped(stop, f"epoch {epoch + 1}, batch {first_batch}", work_dir, log)
+                raise _stopped(stop, f"epoch {epoch + 1}, batch {first_batch}", work_dir)
             first_batch = 0
             log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
-                     + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("data_share", "seconds", "batches"))
+                     + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in NOT_LOGGED)
                      + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
             log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
 
@@ -313,8 +327,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                     best = {**evaluated, "epoch": epoch + 1}
                     if runtime.is_main:
                         with writing(BEST_CHECKPOINT, work_dir):
-                            save_checkpoint(work_dir / BEST_CHECKPOINT,
-                                            _training_state(objective, optimizer, scaler, config, epoch, step, best))
+                            save_checkpoint(work_dir / BEST_CHECKPOINT, _training_state(
+                                objective, optimizer, scaler, config, epoch, step, best))
                 if runtime.is_main and superseded is not None:
                     remove_evaluation(work_dir, f"epoch{superseded}_test")
             if runtime.is_main:
@@ -326,7 +340,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                     save_checkpoint(work_dir / LAST_CHECKPOINT,
                                     _training_state(objective, optimizer, scaler, config, epoch, step, best))
             if on_any_rank(stop.received is not None, runtime) and not is_last:
-                raise _stopped(stop, f"the end of epoch {epoch + 1}", work_dir, log)
+                raise _stopped(stop, f"the end of epoch {epoch + 1}", work_dir)
 
     results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
                "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
@@ -339,13 +353,11 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     return results
 
 
-def _stopped(stop: StopRequests, where: str, work_dir: Path, log: RunLog) -> RunStopped:
+def _stopped(stop: StopRequests, where: str, work_dir: Path) -> RunStopped:
     """The ``RunStopped`` of a stop request honoured at ``where`` (exit status 128 + signal number)."""
     signal_name = stop.received.name if stop.received is not None else "a stop request on another rank"
-    message = f"{signal_name} received: stopped at {where}; {kept_checkpoint(work_dir)}"
-    log.info(message)
-    log.close()
-    return RunStopped(message, exit_status=128 + int(stop.received or 15))
+    return RunStopped(f"{signal_name} received: stopped at {where}; {kept_checkpoint(work_dir)}",
+                      exit_status=128 + int(stop.received or 15))
 
 
 def test(config: dict[str, Any]) -> dict[str, float]:

@@ -81,7 +81,8 @@ def test_workers_are_capped_at_cores_and_batches(monkeypatch):
     monkeypatch.setattr(data, "available_cpus", lambda: 2)
     assert data.worker_count(8, 100) == 2 and data.worker_count(8, 1) == 1 and data.worker_count(0, 100) == 0
     config = {"num_worker": 8, "batch_size": 4}
-    assert data.worker_note(config, 400) == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
+    note = data.worker_note(config, 400)
+    assert note == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
     assert data.worker_note(config, 4) == "data loading: 1 worker(s) instead of num_worker 8, capped at the 1 batches"
     assert data.worker_note({"num_worker": 2, "batch_size": 4}, 400) is None
 
