@@ -12,7 +12,7 @@ import argparse
 import copy
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,31 +172,30 @@ def resolve_config(argv: list[str]) -> dict[str, Any]:
 def validate(config: dict[str, Any], origin: Callable[[str], str] = lambda key: "config") -> None:
     """Check the values that would otherwise fail late and obscurely; ``origin(key)`` names where a key's value
     came from (the config file, the command line) in the error."""
-    try:
-        _check_values(config)
-    except InputError as error:
-        key = str(error).split("'")[1]  # every message of _check_values starts with "config key '<key>'"
-        raise InputError(f"{origin(key)}: {error}") from None
+    for key, problem in _problems(config):
+        raise InputError(f"{origin(key)}: config key {key!r}: {problem}")
 
 
-def _check_values(config: dict[str, Any]) -> None:
+def _problems(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, what is wrong with its value) for each bad value, in a fixed order."""
     if config["phase"] not in ("train", "test"):
-        raise InputError(f"config key 'phase': expected 'train' or 'test', got {config['phase']!r}")
+        yield "phase", f"expected 'train' or 'test', got {config['phase']!r}"
     for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker",
                 "skip_nonfinite"):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InputError(f"config key {key!r}: expected a non-negative integer, got {value!r}")
-    for key in ("batch_size", "test_batch_size", "eval_interval"):
-        if config[key] == 0:
-            raise InputError(f"config key {key!r}: must be at least 1")
+            yield key, f"expected a non-negative integer, got {value!r}"
+        elif value == 0 and key in ("batch_size", "test_batch_size", "eval_interval"):
+            yield key, "must be at least 1"
     for key in ("base_lr", "weight_decay", "lr_decay_rate"):
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool):
-            raise InputError(f"config key {key!r}: expected a number, got {config[key]!r}")
+            yield key, f"expected a number, got {config[key]!r}"
     if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
-        raise InputError(f"config key 'optimizer': expected SGD, Adam or AdamW, got {config['optimizer']!r}")
-    if not all(isinstance(k, int) for k in config["show_topk"]) or not config["show_topk"]:
-        raise InputError(f"config key 'show_topk': expected a list of integers, got {config['show_topk']!r}")
+        yield "optimizer", f"expected SGD, Adam or AdamW, got {config['optimizer']!r}"
+    for key in ("show_topk", "step", "device"):
+        value = config[key]
+        if not isinstance(value, list) or not all(type(k) is int for k in value) or key == "show_topk" and not value:
+            yield key, f"expected a list of integers, got {value!r}"
 
 
 def dump_config(config: dict[str, Any]) -> str:
