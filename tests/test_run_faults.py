@@ -18,6 +18,7 @@ import main_mmcl
 from engine import checkpoint, data, objective
 from engine.checkpoint import load_training_checkpoint
 from engine.errors import InputError
+from engine.runlog import RunLog
 from engine.seeding import WorkerSeeder
 from engine.workdir import create_train_dir
 from feeders.ntu import NTUFeeder
@@ -150,6 +151,14 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, make_config,
     assert "could not write" in line and "No space left on device" in line and "last.pt is kept" in line
     assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
     assert not list((tmp_path / "run").glob(".*.tmp*"))
+
+
+def test_a_log_line_that_cannot_be_written_warns_once(tmp_path, capsys):
+    log = RunLog(tmp_path / "gone", tensorboard=False)
+    log.info("first")
+    log.info("second")
+    out = capsys.readouterr().out
+    assert out.count("warning: cannot append to") == 1 and "second" in out
 
 
 def test_a_full_or_unwritable_work_dir_is_refused_before_training(tmp_path, make_config, monkeypatch, capsys):
