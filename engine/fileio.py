@@ -40,8 +40,19 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+        _fsync_directory(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash of the machine right after it keeps the new file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # some file systems cannot; the rename itself is still atomic
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
