@@ -13,15 +13,17 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 class StopRequests:
     """Context manager that records the first stop signal in ``received`` (None until one arrives) and
-    restores the previous handlers on exit. Outside the main thread it records nothing."""
+    restores the previous handlers on exit; a second signal stops at once (``KeyboardInterrupt``). Outside
+    the main thread it records nothing."""
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
         self._previous: dict[signal.Signals, object] = {}
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is None:
-            self.received = signal.Signals(signum)
+        if self.received is not None:
+            raise KeyboardInterrupt(f"second stop signal ({signal.Signals(signum).name}): stopping at once")
+        self.received = signal.Signals(signum)
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():

@@ -315,7 +315,9 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
 
             is_last = epoch + 1 == config["num_epoch"]
-            if (epoch + 1) % config["eval_interval"] == 0 or is_last:
+            stopping = on_any_rank(stop.received is not None, runtime) and not is_last  # save first, at once
+            due = (epoch + 1) % config["eval_interval"] == 0 or is_last
+            if due and not stopping:
                 stem = f"epoch{epoch + 1}_test"
                 with writing(f"the evaluation files {stem}_*", work_dir):
                     evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log)
@@ -339,8 +341,9 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                 with writing(LAST_CHECKPOINT, work_dir):
                     save_checkpoint(work_dir / LAST_CHECKPOINT,
                                     _training_state(objective, optimizer, scaler, config, epoch, step, best))
-            if on_any_rank(stop.received is not None, runtime) and not is_last:
-                raise _stopped(stop, f"the end of epoch {epoch + 1}", work_dir)
+            if stopping:
+                raise _stopped(stop, f"the end of epoch {epoch + 1}" + (" (its evaluation skipped)" if due else ""),
+                               work_dir)
 
     results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
                "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
