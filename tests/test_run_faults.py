@@ -18,6 +18,7 @@ import main_mmcl
 from engine import checkpoint, data, objective
 from engine.checkpoint import load_training_checkpoint
 from engine.errors import InputError
+from engine.interrupt import StopRequests
 from engine.runlog import RunLog
 from engine.seeding import WorkerSeeder
 from engine.workdir import create_train_dir
@@ -86,6 +87,16 @@ def test_workers_are_capped_at_cores_and_batches(monkeypatch):
     assert note == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
     assert data.worker_note(config, 4) == "data loading: 1 worker(s) instead of num_worker 8, capped at the 1 batches"
     assert data.worker_note({"num_worker": 2, "batch_size": 4}, 400) is None
+
+
+def test_stop_requests_record_the_first_signal_and_a_second_stops_at_once():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.received == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt, match="second stop signal"):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_loader_workers_ignore_stop_signals():
