@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import struct
+import zlib
 from pathlib import Path
 
 import av
@@ -16,6 +18,7 @@ from PIL import Image
 
 from engine.checkpoint import extract_state_dict, load_state, load_training_checkpoint, read_torch_file, save_checkpoint
 from engine.config import resolve_config
+from engine.errors import InputError
 from ensemble.scores import read_scores
 from feeders.feature_store import FeatureStore, write_feature_store
 from feeders.multimodal import read_strip
@@ -161,6 +164,18 @@ def test_images(tmp_path):
     valid = _bytes_of(tmp_path / "source.jpg")
     fuzz_reader(tmp_path / "S001C001P001R001A001.jpg", valid, lambda path: read_strip(path, np.asarray), seed=15)
     fuzz_reader(tmp_path / "frame_1_tc_1_rgb.jpg", valid, read_frame, seed=16)
+
+
+def test_an_image_header_claiming_a_huge_size_is_refused(tmp_path):
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 2, 0, 0, 0))  # 1.6 gigapixels
+    bomb = tmp_path / "frame_1_tc_1_rgb.png"
+    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IEND", b""))
+    for read in (lambda path: read_strip(path, np.asarray), read_frame):
+        with pytest.raises(InputError, match="could be decompression bomb"):
+            read(bomb)
 
 
 class _WholeFrames:
