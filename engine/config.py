@@ -12,12 +12,14 @@ import argparse
 import copy
 import os
 import shlex
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from engine.errors import InputError
+from engine.fileio import read_text
 
 #: Every key a config may hold, with its default. The public CTR-GCN / MMCL keys keep their meaning.
 DEFAULTS: dict[str, Any] = {
@@ -56,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "overwrite": False,
     "amp": False,
     "deterministic": False,
+    "skip_nonfinite": 0,  # batches with a NaN / infinite loss to skip (logged) before the run stops
 }
 
 #: Keys of the public CTR-GCN / MMCL configs that have no effect here (logging is always on, file names are
@@ -88,8 +91,8 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        loaded = yaml.safe_load(read_text(path))
+    except (yaml.YAMLError, RecursionError) as err:
         raise InputError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     if loaded is None:
         return {}
@@ -148,37 +151,51 @@ def resolve_config(argv: list[str]) -> dict[str, Any]:
         option = next((item for item in unknown if item.startswith("-")), unknown[0])
         raise InputError(f"command line: unknown option {option!r}")
     resolved = {key: getattr(args, key) for key in DEFAULTS}
+    overridden = {key for key in DEFAULTS if (getattr(args, key) is not None if key in _DICT_KEYS
+                                              else getattr(args, key) != merged[key])}
+
+    def origin(key: str) -> str:
+        return "command line" if key in overridden else str(known.config) if key in file_config else "defaults"
+
     for key in _DICT_KEYS:
+        if not isinstance(merged[key] or {}, dict):
+            raise InputError(f"{origin(key)}: config key {key!r}: expected a mapping, got {merged[key]!r}")
         resolved[key] = dict(merged[key] or {})
         resolved[key].update(dict(getattr(args, key) or []))
     resolved["ignored_keys"] = sorted(key for key in file_config if key in IGNORED_PUBLIC_KEYS)
     resolved["config"] = known.config
     resolved["command"] = " ".join(shlex.quote(part) for part in ["main_mmcl.py", *argv])
-    validate(resolved)
+    validate(resolved, origin)
     return resolved
 
 
-def validate(config: dict[str, Any]) -> None:
-    """Check the values that would otherwise fail late and obscurely."""
+def validate(config: dict[str, Any], origin: Callable[[str], str] = lambda key: "config") -> None:
+    """Check the values that would otherwise fail late and obscurely; ``origin(key)`` names where a key's value
+    came from (the config file, the command line) in the error."""
+    for key, problem in _problems(config):
+        raise InputError(f"{origin(key)}: config key {key!r}: {problem}")
+
+
+def _problems(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(key, what is wrong with its value) for each bad value, in a fixed order."""
     if config["phase"] not in ("train", "test"):
-        raise InputError(f"config key 'phase': expected 'train' or 'test', got {config['phase']!r}")
-    for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker"):
+        yield "phase", f"expected 'train' or 'test', got {config['phase']!r}"
+    for key in ("batch_size", "test_batch_size", "num_epoch", "eval_interval", "warm_up_epoch", "num_worker",
+                "skip_nonfinite"):
         value = config[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InputError(f"config key {key!r}: expected a non-negative integer, got {value!r}")
-    for key in ("batch_size", "test_batch_size", "eval_interval"):
-        if config[key] == 0:
-            raise InputError(f"config key {key!r}: must be at least 1")
+            yield key, f"expected a non-negative integer, got {value!r}"
+        elif value == 0 and key in ("batch_size", "test_batch_size", "eval_interval"):
+            yield key, "must be at least 1"
     for key in ("base_lr", "weight_decay", "lr_decay_rate"):
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool):
-            raise InputError(f"config key {key!r}: expected a number, got {config[key]!r}")
-    for key in _DICT_KEYS:
-        if not isinstance(config[key], dict):
-            raise InputError(f"config key {key!r}: expected a mapping, got {config[key]!r}")
+            yield key, f"expected a number, got {config[key]!r}"
     if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
-        raise InputError(f"config key 'optimizer': expected SGD, Adam or AdamW, got {config['optimizer']!r}")
-    if not all(isinstance(k, int) for k in config["show_topk"]) or not config["show_topk"]:
-        raise InputError(f"config key 'show_topk': expected a list of integers, got {config['show_topk']!r}")
+        yield "optimizer", f"expected SGD, Adam or AdamW, got {config['optimizer']!r}"
+    for key in ("show_topk", "step", "device"):
+        value = config[key]
+        if not isinstance(value, list) or not all(type(k) is int for k in value) or key == "show_topk" and not value:
+            yield key, f"expected a list of integers, got {value!r}"
 
 
 def dump_config(config: dict[str, Any]) -> str:

@@ -1,11 +1,16 @@
-"""Atomic file output: a file appears complete under its final name, or not at all."""
+"""File input and output: atomic writes (a file appears complete under its final name, or not at all), and
+text / JSON reads whose failures are one ``InputError`` naming the file."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from engine.errors import InputError
 
 
 def _current_umask() -> int:
@@ -35,8 +40,19 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+        _fsync_directory(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (a crash of the machine right after it keeps the new file)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        with contextlib.suppress(OSError):  # some file systems cannot; the rename itself is still atomic
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -49,3 +65,26 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` on a single line (at most 200 characters), for an ``InputError``."""
+    return " ".join(str(error).split())[:200]
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable or non-UTF-8 file is an ``InputError`` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON content of ``path``; unreadable or malformed is an ``InputError`` naming the file."""
+    try:
+        return json.loads(read_text(path))
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise InputError(f"{path}: malformed JSON ({one_line(error)})") from None

@@ -11,6 +11,7 @@ class RunLog:
     def __init__(self, work_dir: Path, enabled: bool = True, tensorboard: bool = True) -> None:
         self.enabled = enabled
         self.path = work_dir / "log.txt"
+        self.write_failed = False
         self.writer = None
         if enabled and tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # deferred: importing TensorBoard is slow
@@ -23,8 +24,13 @@ class RunLog:
             return
         line = f"[ {time.strftime('%Y-%m-%d %H:%M:%S')} ] {message}"
         print(line, flush=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line + "\n")
+        except OSError as error:  # a full disk stops the run at its next checkpoint, not at a log line
+            if not self.write_failed:
+                print(f"warning: cannot append to {self.path} ({error.strerror}); logging to stdout only", flush=True)
+            self.write_failed = True
 
     def scalars(self, values: dict[str, float], step: int) -> None:
         """Write each ``tag: value`` to TensorBoard at ``step``."""

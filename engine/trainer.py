@@ -5,6 +5,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from engine.checkpoint import (
+    check_state_dict,
     extract_state_dict,
     initialise_from_weights,
     load_state,
@@ -26,10 +28,12 @@ from engine.checkpoint import (
     unwrap,
 )
 from engine.config import dump_config
-from engine.data import build_dataset, test_loader, train_loader
+from engine.data import build_dataset, test_loader, train_loader, worker_note
 from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_runtime, teardown_runtime
-from engine.errors import InputError
+from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
+from engine.guards import NonFiniteGuard, on_any_rank
+from engine.interrupt import StopRequests
 from engine.metrics import topk_accuracy
 from engine.objective import build_objective
 from engine.refine import load_refinement, refined_scores
@@ -37,8 +41,11 @@ from engine.reports import remove_evaluation, score_paths, write_evaluation
 from engine.runlog import RunLog
 from engine.schedule import build_optimizer, learning_rate, set_learning_rate
 from engine.seeding import derive_seed, seed_everything
-from engine.workdir import BEST_CHECKPOINT, LAST_CHECKPOINT, prepare_train_dir
+from engine.workdir import BEST_CHECKPOINT, LAST_CHECKPOINT, check_train_dir, create_train_dir
 from model.registry import build_backbone
+
+#: Epoch statistics kept out of the epoch's log line.
+NOT_LOGGED = ("data_share", "seconds", "batches")
 
 
 def build_model(config: dict[str, Any], num_class: int | None) -> nn.Module:
@@ -114,12 +121,17 @@ def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict
 
 
 def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                    config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog
+                    config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog,
+                    guard: NonFiniteGuard | None = None, stop: StopRequests | None = None
                     ) -> tuple[int, dict[str, float]]:
-    """One pass over ``loader``; returns the new global step and the epoch's mean losses, accuracy, timings."""
+    """One pass over ``loader``, ended early by a stop request; returns the new global step and the mean losses,
+    accuracy, timings and ``batches`` done (``len(loader)`` unless stopped). Without ``guard`` a non-finite
+    loss stops the run."""
+    guard = guard or NonFiniteGuard(0, log, runtime, lambda: "no checkpoint is kept")
+    stop = stop or StopRequests()
     objective.train()
     totals: dict[str, float] = {}
-    correct = seen = 0
+    correct = seen = done = 0
     data_time = compute_time = 0.0
     tick = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if runtime.is_main else True)
@@ -133,47 +145,80 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
             logits, losses = objective(data, label, *extras)
         losses = {name: value.float().mean() for name, value in losses.items()}
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"epoch {epoch + 1}, step {step}: loss is {loss.item()} "
-                                     f"({', '.join(f'{k}={v.item():.4g}' for k, v in losses.items())})")
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        if not guard.skip(losses, loss, epoch, step):
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            batch = len(label)
+            for name, value in {**losses, "loss": loss}.items():
+                totals[name] = totals.get(name, 0.0) + value.item() * batch
+            correct += int((logits.argmax(dim=1) == label).sum())
+            seen += batch
         step += 1
-        batch = len(label)
-        for name, value in {**losses, "loss": loss}.items():
-            totals[name] = totals.get(name, 0.0) + value.item() * batch
-        correct += int((logits.argmax(dim=1) == label).sum())
-        seen += batch
+        done += 1
         tick = time.perf_counter()
         compute_time += tick - started
         if runtime.is_main:
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % config["log_interval"] == 0:
                 log.scalars({f"train/{name}": value.item() for name, value in losses.items()}, step)
+        if on_any_rank(stop.received is not None, runtime):
+            break
     stats = {name: total / max(seen, 1) for name, total in totals.items()}
     stats["acc"] = correct / max(seen, 1)
     for name in list(stats):
         stats[name] = float(reduce_mean(torch.tensor(stats[name], device=runtime.device), runtime))
     stats["data_share"] = data_time / max(data_time + compute_time, 1e-12)
     stats["seconds"] = data_time + compute_time
+    stats["batches"] = done
     return step, stats
 
 
 def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int, step: int,
-                    best: dict[str, Any]) -> dict[str, Any]:
+                    best: dict[str, Any], batch: int = 0) -> dict[str, Any]:
+    """The checkpoint content after ``batch`` batches of ``epoch`` (0: after the whole epoch)."""
+    next_epoch = epoch if batch else epoch + 1
     return {
         "model": unwrap(objective).state_dict(),
         "optimizer": optimizer.state_dict(),
         "scaler": scaler.state_dict(),
-        "scheduler": {"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"]},
-        "epoch": epoch + 1,
+        "scheduler": {"epoch": next_epoch, "lr": optimizer.param_groups[0]["lr"]},
+        "epoch": next_epoch,
+        "batch": batch,
         "step": step,
         "best": best,
         "rng": rng_state(),
         "config": {k: v for k, v in config.items() if k not in ("command",)},
     }
+
+
+@contextlib.contextmanager
+def logged_stops(log: RunLog) -> Iterator[None]:
+    """Log a ``RunStopped`` leaving the block and close the log before it reaches the command line."""
+    try:
+        yield
+    except RunStopped as stopped:
+        log.info(f"stopped: {stopped}")
+        log.close()
+        raise
+
+
+def kept_checkpoint(work_dir: Path) -> str:
+    """What a stopped run leaves to resume from."""
+    last = work_dir / LAST_CHECKPOINT
+    return f"{last} is kept: continue with --resume" if last.is_file() else "no checkpoint was written yet"
+
+
+@contextlib.contextmanager
+def writing(what: Path | str, work_dir: Path) -> Iterator[None]:
+    """Turn a failed write (disk full, work_dir gone or read-only) into ``RunStopped`` naming the file and
+    what survives; the atomic writers leave the previous file intact."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or " ".join(str(error).split())
+        raise RunStopped(f"could not write {what} ({reason}); {kept_checkpoint(work_dir)}") from None
 
 
 def train(config: dict[str, Any]) -> dict[str, Any]:
@@ -186,91 +231,136 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
-    work_dir, resume_from = prepare_train_dir(config) if runtime.is_main else (Path(config["work_dir"]), None)
+    # Everything that can fail on bad input is built and checked before the first file is written.
+    resume_from = check_train_dir(config) if runtime.is_main else None
     if runtime.distributed:
         resume_from = all_gather_objects(resume_from, runtime)[0]
-    log = RunLog(work_dir, enabled=runtime.is_main)
-    if resume_from is None and runtime.is_main:
-        write_text_atomic(work_dir / "config.yaml", dump_config(config))
-    log.info(f"command: {config['command']}")
-    log.info(runtime.note)
-    if config["ignored_keys"]:
-        log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
     seed_everything(config["seed"])
     torch.use_deterministic_algorithms(bool(config["deterministic"]), warn_only=True)
 
     train_set, test_set = build_dataset(config, "train"), build_dataset(config, "test")
     backbone = build_model(config, getattr(train_set, "num_class", None))
     objective, train_set, notes = build_objective(config, backbone, train_set)
-    for note in notes:
-        log.info(note)
     if config["weights"] and resume_from is None:
-        log.info(initialise_from_weights(objective, config["weights"], config["ignore_weights"]))
+        notes.append(initialise_from_weights(objective, config["weights"], config["ignore_weights"]))
+    state = load_training_checkpoint(resume_from) if resume_from is not None else None
+    if state is not None:
+        check_state_dict(objective, state["model"], resume_from)
+        unwrap(objective).load_state_dict(state["model"])
     frozen_encoder = getattr(objective, "frozen_rgb_encoder", None)
     if frozen_encoder is not None:
         frozen_encoder.to(runtime.device)
     objective = wrap_for_devices(objective, runtime)
     optimizer = build_optimizer([p for p in objective.parameters() if p.requires_grad], config)
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=bool(config["amp"]) and runtime.device.type == "cuda")
+    if state is not None:
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise InputError(f"{resume_from}: its optimizer state does not fit this config ({error})") from None
+
+    checkpoint_bytes = sum(t.numel() * t.element_size() for t in unwrap(objective).state_dict().values())
+    work_dir = (create_train_dir(config, resume_from, 2 * checkpoint_bytes) if runtime.is_main
+                else Path(config["work_dir"]))
+    log = RunLog(work_dir, enabled=runtime.is_main)
+    if resume_from is None and runtime.is_main:
+        with writing("config.yaml", work_dir):
+            write_text_atomic(work_dir / "config.yaml", dump_config(config))
+    log.info(f"command: {config['command']}")
+    log.info(runtime.note)
+    if config["ignored_keys"]:
+        log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
+    for note in [*notes, worker_note(config, len(train_set))]:
+        if note:
+            log.info(note)
     n_params = sum(p.numel() for p in backbone.parameters())
     log.info(f"model {config['model']}: {n_params:,} parameters; train {len(train_set)} samples, "
              f"test {len(test_set)} samples")
 
-    start_epoch, step = config["start_epoch"], 0
+    start_epoch, first_batch, step = config["start_epoch"], 0, 0
     best: dict[str, Any] = {"top1": -1.0, "epoch": None}
-    if resume_from is not None:
-        state = load_training_checkpoint(resume_from)
-        unwrap(objective).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        start_epoch, step, best = state["epoch"], state["step"], state["best"]
-        set_rng_state(state["rng"])
-        log.info(f"resumed from {resume_from} at epoch {start_epoch + 1} (step {step})")
+    if state is not None:
+        start_epoch, first_batch, step, best = state["epoch"], state.get("batch", 0), state["step"], state["best"]
+        log.info(f"resumed from {resume_from} at epoch {start_epoch + 1}"
+                 + (f", batch {first_batch + 1}" if first_batch else "") + f" (step {step})")
 
     last_metrics: dict[str, float] = {}
+    stats: dict[str, float] = {}
     model_backbone = unwrap(objective).backbone
     eval_model = nn.DataParallel(model_backbone, runtime.data_parallel_ids) if runtime.data_parallel_ids else model_backbone
-    for epoch in range(start_epoch, config["num_epoch"]):
-        seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
-        lr = learning_rate(epoch, config)
-        set_learning_rate(optimizer, lr)
-        loader = train_loader(train_set, config, runtime, epoch)
-        started = time.perf_counter()
-        step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log)
-        log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
-                 + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in ("data_share", "seconds"))
-                 + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
-        log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
-
-        is_last = epoch + 1 == config["num_epoch"]
-        if (epoch + 1) % config["eval_interval"] == 0 or is_last:
-            stem = f"epoch{epoch + 1}_test"
-            evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log)
-            log.scalars({f"test/{k}": v for k, v in evaluated.items()}, epoch + 1)
-            last_metrics = {**evaluated, "epoch": epoch + 1}
-            improved = evaluated["top1"] > best["top1"]
-            superseded = best["epoch"] if improved else (None if is_last else epoch + 1)
-            if improved:
-                best = {**evaluated, "epoch": epoch + 1}
+    guard = NonFiniteGuard(config["skip_nonfinite"], log, runtime, lambda: kept_checkpoint(work_dir))
+    with StopRequests() as stop, logged_stops(log):
+        for epoch in range(start_epoch, config["num_epoch"]):
+            seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
+            if first_batch:
+                set_rng_state(state["rng"])  # the generators as they were when the run was stopped mid-epoch
+            lr = learning_rate(epoch, config)
+            set_learning_rate(optimizer, lr)
+            loader = train_loader(train_set, config, runtime, epoch, skip_batches=first_batch)
+            started = time.perf_counter()
+            step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log,
+                                          guard, stop)
+            if stats["batches"] < len(loader):
+                first_batch += stats["batches"]
                 if runtime.is_main:
-                    save_checkpoint(work_dir / BEST_CHECKPOINT,
-                                    _training_state(objective, optimizer, scaler, config, epoch, step, best))
-            if runtime.is_main and superseded is not None:
-                remove_evaluation(work_dir, f"epoch{superseded}_test")
-        if runtime.is_main:
-            if epoch + 1 >= config["save_epoch"] and (epoch + 1) % config["save_interval"] == 0:
-                save_weights(work_dir / f"runs-{epoch + 1}-{step}.pt", model_backbone)
-            save_checkpoint(work_dir / LAST_CHECKPOINT,
-                            _training_state(objective, optimizer, scaler, config, epoch, step, best))
+                    with writing(LAST_CHECKPOINT, work_dir):
+                        save_checkpoint(work_dir / LAST_CHECKPOINT, _training_state(
+                            objective, optimizer, scaler, config, epoch, step, best, batch=first_batch))
+                raise _stopped(stop, f"epoch {epoch + 1}, batch {first_batch}", work_dir)
+            first_batch = 0
+            log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
+                     + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in NOT_LOGGED)
+                     + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
+            log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
 
-    results = {"last": last_metrics, "best": best, "last_epoch_train": stats if start_epoch < config["num_epoch"] else {},
+            is_last = epoch + 1 == config["num_epoch"]
+            stopping = on_any_rank(stop.received is not None, runtime) and not is_last  # save first, at once
+            due = (epoch + 1) % config["eval_interval"] == 0 or is_last
+            if due and not stopping:
+                stem = f"epoch{epoch + 1}_test"
+                with writing(f"the evaluation files {stem}_*", work_dir):
+                    evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log)
+                log.scalars({f"test/{k}": v for k, v in evaluated.items()}, epoch + 1)
+                last_metrics = {**evaluated, "epoch": epoch + 1}
+                improved = evaluated["top1"] > best["top1"]
+                superseded = best["epoch"] if improved else (None if is_last else epoch + 1)
+                if improved:
+                    best = {**evaluated, "epoch": epoch + 1}
+                    if runtime.is_main:
+                        with writing(BEST_CHECKPOINT, work_dir):
+                            save_checkpoint(work_dir / BEST_CHECKPOINT, _training_state(
+                                objective, optimizer, scaler, config, epoch, step, best))
+                if runtime.is_main and superseded is not None:
+                    remove_evaluation(work_dir, f"epoch{superseded}_test")
+            if runtime.is_main:
+                if epoch + 1 >= config["save_epoch"] and (epoch + 1) % config["save_interval"] == 0:
+                    name = f"runs-{epoch + 1}-{step}.pt"
+                    with writing(name, work_dir):
+                        save_weights(work_dir / name, model_backbone)
+                with writing(LAST_CHECKPOINT, work_dir):
+                    save_checkpoint(work_dir / LAST_CHECKPOINT,
+                                    _training_state(objective, optimizer, scaler, config, epoch, step, best))
+            if stopping:
+                raise _stopped(stop, f"the end of epoch {epoch + 1}" + (" (its evaluation skipped)" if due else ""),
+                               work_dir)
+
+    results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
                "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
     if runtime.is_main:
-        write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")
+        with writing("results.json", work_dir):
+            write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")
         log.info(f"done: last top-1 {100 * last_metrics.get('top1', math.nan):.2f}% (epoch {last_metrics.get('epoch')}),"
                  f" best top-1 {100 * best['top1']:.2f}% (epoch {best['epoch']})")
     log.close()
     return results
+
+
+def _stopped(stop: StopRequests, where: str, work_dir: Path) -> RunStopped:
+    """The ``RunStopped`` of a stop request honoured at ``where`` (exit status 128 + signal number)."""
+    signal_name = stop.received.name if stop.received is not None else "a stop request on another rank"
+    return RunStopped(f"{signal_name} received: stopped at {where}; {kept_checkpoint(work_dir)}",
+                      exit_status=128 + int(stop.received or 15))
 
 
 def test(config: dict[str, Any]) -> dict[str, float]:
@@ -292,15 +382,15 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     existing = [p for name in stems for p in score_paths(work_dir, name) if p.exists()]
     if existing and not config["overwrite"]:
         raise InputError(f"{existing[0]} exists: pass --overwrite to replace the earlier test results")
-    work_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLog(work_dir, enabled=runtime.is_main, tensorboard=False)
-    log.info(f"command: {config['command']}")
-    log.info(runtime.note)
     test_set = build_dataset(config, "test")
     backbone = build_model(config, getattr(test_set, "num_class", None))
     content = read_torch_file(weights)
     load_state(backbone, extract_state_dict(content, weights), weights, config["ignore_weights"])
     frm = load_refinement(content, weights, backbone.fc.out_features) if refine else None
+    work_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed start leaves nothing behind
+    log = RunLog(work_dir, enabled=runtime.is_main, tensorboard=False)
+    log.info(f"command: {config['command']}")
+    log.info(runtime.note)
     indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)
     metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log)
     if frm is not None:

@@ -7,14 +7,13 @@ to the first file's row order and kept in one (S, N, K) array of their common fl
 from __future__ import annotations
 
 import os
-import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import CORRUPT_FILE_ERRORS, InputError
 from tools.safe_pickle import load_pickle
 
 
@@ -101,7 +100,7 @@ def _read_npz(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
                 raise InputError(f"{path}: no {missing[0]!r} array (has: {', '.join(archive.files)})")
             names, scores = archive["names"], archive["scores"]
             labels = archive["labels"] if "labels" in archive.files else None
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except CORRUPT_FILE_ERRORS as error:
         raise InputError(f"{path}: not a readable .npz score file ({' '.join(str(error).split())})") from None
     if names.ndim != 1 or names.dtype.kind != "U":
         raise InputError(f"{path}: 'names' must be a 1-D string array, got {names.dtype} {names.shape}")

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
-from engine.fileio import write_text_atomic
+from engine.fileio import read_json, read_text, write_text_atomic
 from feeders.prepared import write_npy_atomic
+from feeders.skeleton_store import load_npy
 
 
 def write_feature_store(root: str | os.PathLike, features: np.ndarray, names: Sequence[str], meta: dict[str, Any],
@@ -51,15 +52,17 @@ class FeatureStore:
         for required in ("features.npy", "names.txt", "meta.json"):
             if not (self.root / required).is_file():
                 raise InputError(f"{kind} feature store {self.root}: missing {required}")
-        try:
-            self.meta = json.loads((self.root / "meta.json").read_text(encoding="utf-8"))
-            self.features = np.load(self.root / "features.npy", mmap_mode="r")
-        except (ValueError, OSError) as err:
-            raise InputError(f"{kind} feature store {self.root}: unreadable ({err})") from None
-        self.names = (self.root / "names.txt").read_text(encoding="utf-8").splitlines()
-        if self.features.ndim != 2 or len(self.features) != len(self.names):
-            raise InputError(f"{kind} feature store {self.root}: features.npy is {self.features.shape} "
-                             f"but names.txt has {len(self.names)} lines")
+        self.meta = read_json(self.root / "meta.json")
+        self.features = load_npy(self.root / "features.npy", mmap_mode="r")
+        self.names = read_text(self.root / "names.txt").splitlines()
+        if not isinstance(self.meta, dict):
+            raise InputError(f"{self.root / 'meta.json'}: expected a JSON object")
+        if self.features.ndim != 2 or not np.issubdtype(self.features.dtype, np.number):
+            raise InputError(f"{self.root / 'features.npy'}: must be a numeric (N, D) array, got "
+                             f"{self.features.dtype} {self.features.shape}")
+        if len(self.features) != len(self.names):
+            raise InputError(f"{self.root / 'names.txt'}: {len(self.names)} lines, but features.npy of the {kind} "
+                             f"feature store has {len(self.features)} rows")
         if self.meta.get("kind", kind) != kind:
             raise InputError(f"{self.root}: a {self.meta.get('kind')} feature store was given as the {kind} store")
         self.kind = kind
@@ -74,7 +77,7 @@ class FeatureStore:
         missing = [name for name in names if name not in self.index]
         if missing:
             raise InputError(f"{self.kind} feature store {self.root}: {len(missing)} of {len(names)} samples have "
-                             f"no features, e.g. {', '.join(missing[:3])}")
+                             f"no features, e.g. {', '.join(missing[:3])} (not in its names.txt)")
         return np.fromiter((self.index[name] for name in names), dtype=np.int64, count=len(names))
 
     def check_dim(self, expected: int | None) -> None:

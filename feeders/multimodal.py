@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from engine.errors import InputError
+from engine.errors import CORRUPT_FILE_ERRORS, InputError
+from engine.fileio import one_line
 from feeders.feature_store import FeatureStore
 
 EMPTY = np.zeros(0, dtype=np.float32)
@@ -26,8 +27,8 @@ def read_strip(path: Path, preprocess: Callable[[Image.Image], torch.Tensor]) ->
     try:
         with Image.open(path) as image:
             return preprocess(image)
-    except OSError as err:
-        raise InputError(f"{path}: unreadable image ({err})") from None
+    except (*CORRUPT_FILE_ERRORS, Image.DecompressionBombError) as err:
+        raise InputError(f"{path}: unreadable image ({one_line(err)})") from None
 
 
 class MultimodalDataset(Dataset):

@@ -70,7 +70,7 @@ class NTUFeeder(Dataset):
         self.epoch = 0
 
         store = open_split(data_path, split, use_mmap)
-        rows = selected_rows(store.names, names_file, exclude_names_file)
+        rows = selected_rows(store.names, names_file, exclude_names_file, data_path, split)
         self._rows = rows[:DEBUG_SAMPLES] if debug else rows
         self.sample_name: list[str] = [store.names[row] for row in self._rows]
         self.label: np.ndarray = store.labels[self._rows]

@@ -6,7 +6,6 @@ uncompressed members are memory-mapped in place and transposed to (C, T, V, M) o
 """
 from __future__ import annotations
 
-import json
 import os
 import struct
 import zipfile
@@ -15,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import InputError
+from engine.errors import CORRUPT_FILE_ERRORS, InputError
+from engine.fileio import one_line, read_json, read_text
 from feeders.prepared import split_paths
 
 #: (persons, joints, coordinates) of one frame row of a CTR-GCN npz.
@@ -65,11 +65,6 @@ def check_label_path(label_path: str | None) -> None:
         )
 
 
-def one_line(error: Exception) -> str:
-    """The message of ``error`` on a single line, for an ``InputError``."""
-    return " ".join(str(error).split())
-
-
 def open_split(data_path: str | os.PathLike, split: str, use_mmap: bool = True) -> SkeletonSplit:
     """Open ``split`` of a CTR-GCN ``.npz`` file or of a prepared folder, validated."""
     path = _existing_data_path(data_path)
@@ -101,16 +96,14 @@ def _open_prepared(root: Path, split: str, use_mmap: bool) -> SkeletonSplit:
                 f"and {split}_names.txt in {root}"
             )
     data = _prepared_data(paths["data"], split, use_mmap)
-    labels = _load_npy(paths["label"], None)
+    labels = load_npy(paths["label"], None)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise InputError(f"{paths['label']}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
-    try:
-        names = paths["names"].read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        raise InputError(f"{paths['names']}: not UTF-8 text ({error.reason})") from None
+    names = read_text(paths["names"]).splitlines()
     if not len(data) == len(labels) == len(names):
+        odd = paths["label"] if len(labels) != len(data) else paths["names"]
         raise InputError(
-            f"{root}: split {split!r} has {len(data)} data rows, {len(labels)} labels and {len(names)} names"
+            f"{odd}: split {split!r} has {len(data)} data rows, {len(labels)} labels and {len(names)} names"
         )
     meta = _read_meta(root / "meta.json")
     num_class = meta.get("num_class")
@@ -121,26 +114,24 @@ def _open_prepared(root: Path, split: str, use_mmap: bool) -> SkeletonSplit:
 def _prepared_data(path: Path, split: str, use_mmap: bool) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: missing; prepared split {split!r} needs it")
-    data = _load_npy(path, "r" if use_mmap else None)
+    data = load_npy(path, "r" if use_mmap else None)
     if data.ndim != 5 or not np.issubdtype(data.dtype, np.floating):
         raise InputError(f"{path}: data must be a float (N, C, T, V, M) array, got {data.dtype} {data.shape}")
     return data
 
 
-def _load_npy(path: Path, mmap_mode: str | None) -> np.ndarray:
+def load_npy(path: str | os.PathLike, mmap_mode: str | None = None) -> np.ndarray:
+    """A ``.npy`` array (memory-mapped with ``mmap_mode``, pickles refused); corruption is one ``InputError``."""
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    except CORRUPT_FILE_ERRORS as error:
         raise InputError(f"{path}: not a readable .npy array ({one_line(error)})") from None
 
 
 def _read_meta(path: Path) -> dict:
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: malformed JSON ({one_line(error)})") from None
+    meta = read_json(path)
     if not isinstance(meta, dict):
         raise InputError(f"{path}: expected a JSON object")
     num_class = meta.get("num_class")
@@ -194,7 +185,7 @@ def _npz_member(path: Path, key: str, split: str, use_mmap: bool) -> np.ndarray:
                 return mapped
         with np.load(path, allow_pickle=False) as archive:
             return archive[key]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as error:
+    except CORRUPT_FILE_ERRORS as error:
         raise InputError(f"{path}: not a readable .npz archive ({one_line(error)})") from None
 
 

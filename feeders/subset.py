@@ -27,9 +27,15 @@ def read_names_file(path: str | os.PathLike) -> list[str]:
 
 
 def selected_rows(
-    names: list[str], names_file: str | os.PathLike | None = None, exclude_names_file: str | os.PathLike | None = None
+    names: list[str], names_file: str | os.PathLike | None = None, exclude_names_file: str | os.PathLike | None = None,
+    source: str | os.PathLike = "the dataset", split: str = "",
 ) -> np.ndarray:
-    """Rows of ``names`` to use, in order: those ``names_file`` lists (all if None), minus ``exclude_names_file``'s."""
+    """Rows of ``names`` to use, in order: those ``names_file`` lists (all if None), minus ``exclude_names_file``'s.
+
+    ``source`` and ``split`` (the data file or folder, the split's name) name an empty split in the error.
+    """
+    if not names:
+        raise InputError(f"{source}: split {split!r} holds no sample")
     keep = np.ones(len(names), dtype=bool)
     if names_file is not None:
         keep &= _listed(names, names_file)
@@ -37,7 +43,8 @@ def selected_rows(
         keep &= ~_listed(names, exclude_names_file)
     rows = np.flatnonzero(keep)
     if len(rows) == 0:
-        raise InputError(f"{names_file or exclude_names_file}: no sample of the split is left after selection")
+        lists = " and ".join(str(path) for path in (names_file, exclude_names_file) if path is not None)
+        raise InputError(f"{lists}: no sample of the split is left after selection (split {split!r} of {source})")
     return rows
 
 

@@ -1,7 +1,6 @@
 """The Northwestern-UCLA dataset: JSON folder or prepared folder in, view-augmented normalised samples out."""
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -9,10 +8,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from engine.errors import InputError
+from engine.fileio import read_json
 from feeders.bone_pairs import bone_pairs
 from feeders.class_names import UCLA_CLASSES
 from feeders.prepared import split_paths
-from feeders.skeleton_store import check_label_path, one_line, open_split
+from feeders.skeleton_store import check_label_path, open_split
 from feeders.subset import selected_rows
 from feeders.transforms import (
     minmax_normalise,
@@ -75,7 +75,7 @@ class UCLAFeeder(Dataset):
             sequences, labels, names = _read_prepared(root, split)
         else:
             sequences, labels, names = read_json_folder(root, split)
-        rows = selected_rows(names, names_file, exclude_names_file)
+        rows = selected_rows(names, names_file, exclude_names_file, root, split)
         rows = rows[:DEBUG_SAMPLES] if debug else rows
         self.sample_name: list[str] = [names[row] for row in rows]
         self.label = np.asarray(labels, dtype=np.int64)[rows]
@@ -157,10 +157,7 @@ def read_json_folder(root: Path, split: str) -> tuple[list[np.ndarray], list[int
 
 def _read_json_sample(path: Path) -> tuple[np.ndarray, int]:
     """One JSON sample: its skeletons (T, 20, 3) float64 and its 0-based label."""
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: malformed JSON ({one_line(error)})") from None
+    content = read_json(path)
     if not isinstance(content, dict) or "skeletons" not in content:
         raise InputError(f"{path}: no 'skeletons' entry")
     try:

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from engine.errors import InputError, command
-from engine.fileio import write_text_atomic
+from engine.fileio import read_text, write_text_atomic
 from feeders.multimodal import read_strip
 from llm_features.encode_answers import read_answers
 from llm_features.names import read_names
@@ -60,7 +60,7 @@ def answered(path: Path, question: str) -> set[str]:
         return set()
     if drop_incomplete_line(path):
         print(f"{path}: dropped an incomplete last line, its sample is asked again", file=sys.stderr)
-    if not path.read_text(encoding="utf-8").strip():
+    if not read_text(path).strip():
         return set()
     rows = read_answers(path)
     others = sorted({str(row.get("question")) for row in rows} - {question})

@@ -18,6 +18,7 @@ import torch
 from tqdm import tqdm
 
 from engine.errors import InputError, command
+from engine.fileio import read_text
 from feeders.feature_store import write_feature_store
 from llm_features.text_encoder import FrozenClipTextEncoder
 
@@ -27,12 +28,12 @@ def read_answers(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise InputError(f"answers file not found: {path}")
     rows, seen = [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, RecursionError) as err:
             raise InputError(f"{path}:{number}: not valid JSON ({err.msg})") from None
         if not isinstance(row, dict) or not isinstance(row.get("name"), str) or not isinstance(row.get("answer"), str):
             raise InputError(f"{path}:{number}: expected an object with string 'name' and 'answer'")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from engine.data import worker_count
 from engine.errors import InputError, command
 from feeders.feature_store import write_feature_store
 from feeders.multimodal import read_strip
@@ -45,6 +47,7 @@ class StripImages(Dataset):
 def extract(encoder: FrozenClipImageEncoder, folder: Path, names: list[str], batch_size: int, workers: int,
             device: torch.device) -> np.ndarray:
     """(len(names), encoder.output_dim) float32 features, in ``names`` order."""
+    workers = worker_count(workers, math.ceil(len(names) / batch_size))
     loader = DataLoader(StripImages(folder, names, encoder.preprocess), batch_size=batch_size, num_workers=workers)
     encoder.to(device)
     parts = [encoder(batch.to(device)).cpu().numpy() for batch in tqdm(loader, desc="rgb features", disable=None)]

@@ -50,12 +50,12 @@ def test_infer_matches_prepare_then_test_phase(trained, tmp_path, capsys):
     assert main_mmcl.main(argv) == 0
     reference = np.load(tmp_path / "reference" / "test_last_score.npz")
     order = [list(reference["names"]).index(name) for name in names]
-    logits = reference["scores"][order]
+    logits = reference["scores"][order].astype(np.float64)
     expected = np.exp(logits - logits.max(1, keepdims=True))
     expected /= expected.sum(1, keepdims=True)
-    for row, probabilities in zip(rows, expected):
+    for row, probabilities, row_logits in zip(rows, expected, logits):
         top = row["top"]
-        assert [p["class"] for p in top] == np.argsort(-probabilities, kind="stable").tolist()
+        assert [p["class"] for p in top] == np.argsort(-row_logits, kind="stable").tolist()
         np.testing.assert_allclose([p["probability"] for p in top], np.sort(probabilities)[::-1], rtol=1e-4)
 
 

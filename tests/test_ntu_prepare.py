@@ -50,6 +50,37 @@ def test_parser_keeps_bodies_joints_colours_and_exact_ids(tmp_path):
     np.testing.assert_array_equal(second.colors, f32(b.colors))
 
 
+def _with_joint_line(text: str, line: int, fields: int) -> bytes:
+    """``text`` with the 12 numbers of (1-based) joint ``line`` cut or padded to ``fields`` numbers."""
+    lines = text.split("\r\n")
+    numbers = lines[line - 1].split()
+    lines[line - 1] = " ".join((numbers + ["0"] * fields)[:fields])
+    return "\r\n".join(lines).encode()
+
+
+@pytest.mark.parametrize("fields", [7, 11, 13])
+def test_parser_reads_joint_lines_with_missing_or_extra_numbers_as_the_public_one(fields):
+    text = skeleton_text(compose(60, [steady_track(ID_A, 0, 60, swing=0.1), steady_track(ID_B, 0, 60, x=1.0)]))
+    reference = parse_skeleton_bytes(text.encode(), "x")
+    line = 2 + 37 * 55 + 3 + 10  # joint 11 of frame 38 (55 lines per two-body frame, 3 header lines)
+    for target in (line, text.count("\r\n") - 3):  # in the middle, and in the last frame
+        raw = parse_skeleton_bytes(_with_joint_line(text, target, fields), "x")
+        for body, expected in zip(raw.bodies, reference.bodies):
+            np.testing.assert_array_equal(body.joints, expected.joints)
+            np.testing.assert_array_equal(body.colors, expected.colors)
+
+
+def test_parser_names_the_line_of_a_joint_line_it_cannot_read():
+    text = skeleton_text(compose(60, [steady_track(ID_A, 0, 60)]))
+    line = 2 + 37 * 28 + 3 + 10  # joint 11 of frame 38 (28 lines per one-body frame)
+    with pytest.raises(InputError, match=rf"s\.skeleton: line {line}: 5 numbers on a joint line, expected 12"):
+        parse_skeleton_bytes(_with_joint_line(text, line, 5), "x", "s.skeleton")
+    lines = text.split("\r\n")
+    del lines[line - 1]  # a joint line lost: the block runs into frame 39's body count line
+    with pytest.raises(InputError, match=rf"s\.skeleton: line {line + 14}: 1 numbers on a joint line"):
+        parse_skeleton_bytes("\r\n".join(lines).encode(), "x", "s.skeleton")
+
+
 def test_parser_keeps_ids_beyond_float_precision_apart():
     ids = ["72057594037931101", "72057594037931102"]  # equal as float64
     frames = [[BodyFrame(i, np.ones((25, 3)), np.ones((25, 2))) for i in ids]]

@@ -104,14 +104,16 @@ def infer(config: dict[str, Any], weights_content: Any, weights: str, names: lis
 
 
 def top_predictions(scores: np.ndarray, topk: int) -> list[list[dict[str, Any]]]:
-    """Per sample, the ``topk`` classes with their softmax probability and (NTU) name."""
-    shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
+    """Per sample, the ``topk`` classes ranked by logit (probabilities underflow to ties), with their softmax
+    probability and (NTU) name."""
+    logits = scores.astype(np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     names = ntu_class_names(scores.shape[1])
     result = []
-    for row in probabilities:
+    for row, probability in zip(logits, probabilities):
         order = np.argsort(-row, kind="stable")[:topk]
-        result.append([{"class": int(c), "name": names[c] if names else None, "probability": float(row[c])}
+        result.append([{"class": int(c), "name": names[c] if names else None, "probability": float(probability[c])}
                        for c in order])
     return result
 

@@ -5,10 +5,16 @@ and body headers are walked with integer token offsets (a Python loop over frame
 numbers of the 25 x 12 joint blocks are converted all at once by a vectorised decimal reader (exact:
 the same doubles as Python's ``float``). Frames without a body are dropped, as in the reference
 pipeline, so frame indices count the remaining frames.
+
+The fast path also checks that every joint line holds exactly its 12 numbers. A file where it finds any
+problem is read again line by line, as the public pipeline reads it (the fields it needs from each line,
+so a joint line with 11 or 13 numbers is read as there); what that reader cannot read is an error naming
+the right line and the reason.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +33,7 @@ _INT32_DIGITS = 9  # 10**9 < 2**31
 _MAX_FAST_DIGITS = 15  # 10**15 < 2**53: the integer mantissa is exact in a double
 _MAX_FAST_LENGTH = 24
 _POW10 = 10.0 ** np.arange(_MAX_FAST_LENGTH + 1)  # exact for the <= 15 fraction digits of a readable token
-_SPACE, _DOT, _MINUS, _PLUS, _ZERO = 32, 46, 45, 43, 48
+_SPACE, _DOT, _MINUS, _PLUS, _ZERO, _NEWLINE, _RETURN = 32, 46, 45, 43, 48, 10, 13
 
 
 @dataclass(frozen=True)
@@ -58,17 +64,31 @@ def parse_skeleton(path: str | os.PathLike) -> RawSkeleton:
 def parse_skeleton_bytes(raw: bytes, name: str, source: str | None = None) -> RawSkeleton:
     """Parse the bytes of a ``.skeleton`` file; ``source`` names it in error messages."""
     source = source or name
+    try:
+        return _parse_fast(raw, name, source)
+    except InputError:
+        return _parse_lines(raw, name, source)
+
+
+def _parse_fast(raw: bytes, name: str, source: str) -> RawSkeleton:
+    """The vectorised reader; any irregularity (not only an unreadable file) raises ``InputError``."""
     buf = np.frombuffer(raw, dtype=np.uint8)
     starts, ends = _token_bounds(buf)
     walker = _HeaderWalker(raw, starts, ends, source)
     blocks, frame_of, ids, num_frames = walker.walk()
     if not blocks:
         raise InputError(f"{source}: no frame with a body")
+    _check_joint_lines(buf, starts, ends, np.asarray(blocks), source)
     tokens = (np.asarray(blocks)[:, None] + _KEPT_OFFSETS).ravel()
     values = _read_decimals(raw, buf, starts[tokens], ends[tokens], source)
-    values = values.astype(np.float32).reshape(len(blocks), NUM_JOINTS, len(KEPT_FIELDS))
-    frame_of = np.asarray(frame_of, dtype=np.int64)
+    return _raw_skeleton(name, num_frames, values, frame_of, ids)
 
+
+def _raw_skeleton(name: str, num_frames: int, values: np.ndarray, frame_of: list[int], ids: list[bytes]
+                  ) -> RawSkeleton:
+    """Group the kept numbers (one row of 25 x 5 per body occurrence) into bodies by id."""
+    values = values.astype(np.float32).reshape(len(ids), NUM_JOINTS, len(KEPT_FIELDS))
+    frame_of = np.asarray(frame_of, dtype=np.int64)
     occurrences: dict[bytes, list[int]] = {}
     for k, body_id in enumerate(ids):
         occurrences.setdefault(body_id, []).append(k)
@@ -82,6 +102,78 @@ def parse_skeleton_bytes(raw: bytes, name: str, source: str | None = None) -> Ra
         for body_id, rows in occurrences.items()
     )
     return RawSkeleton(name=name, num_frames=num_frames, bodies=bodies)
+
+
+def _check_joint_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, blocks: np.ndarray, source: str
+                       ) -> None:
+    """Every joint line of every block holds exactly 12 tokens: a line break before its first token and right
+    after its last one."""
+    first = (blocks[:, None] + np.arange(NUM_JOINTS) * JOINT_FIELDS).ravel()
+    after = ends[first + JOINT_FIELDS - 1]
+    following = buf[np.minimum(after, buf.size - 1)]
+    line_ends = (after == buf.size) | (following == _NEWLINE) | (following == _RETURN)
+    if not (line_ends.all() and (buf[starts[first] - 1] == _NEWLINE).all()):
+        raise InputError(f"{source}: a joint line does not hold {JOINT_FIELDS} numbers")
+
+
+def _parse_lines(raw: bytes, name: str, source: str) -> RawSkeleton:
+    """The line-by-line reader of the public pipeline: each header line is one count, each joint line gives
+    the fields it needs (x y z, colorX colorY: at least 7 numbers). Errors name the line and the reason."""
+    lines = raw.split(b"\n")
+    values: list[list[float]] = []
+    frame_of: list[int] = []
+    ids: list[bytes] = []
+    cursor = {"line": 0}
+    frame: int | None = None
+
+    def next_line(what: str) -> tuple[int, list[bytes]]:
+        number = cursor["line"]
+        if number >= len(lines) or number == len(lines) - 1 and not lines[number].strip():
+            where = "the header" if frame is None else f"frame {frame + 1}"
+            raise InputError(f"{source}: file ends early, in {where} (expected a {what} at line {number + 1})")
+        cursor["line"] += 1
+        return number + 1, lines[number].split()
+
+    def count(what: str) -> int:
+        number, fields = next_line(what)
+        if len(fields) != 1 or not fields[0].isdigit():
+            raise InputError(f"{source}: line {number}: expected a {what}, got {b' '.join(fields)[:40]!r}")
+        return int(fields[0])
+
+    kept = 0
+    for frame in range(count("frame count")):
+        bodies = count("body count")
+        for _ in range(bodies):
+            number, info = next_line("body header")
+            if not info:
+                raise InputError(f"{source}: line {number}: empty body header")
+            joints = count("joint count")
+            if joints != NUM_JOINTS:
+                raise InputError(f"{source}: line {cursor['line']}: {joints} joints in frame {frame + 1}, "
+                                 f"expected {NUM_JOINTS}")
+            block = []
+            for _ in range(NUM_JOINTS):
+                number, fields = next_line("joint line")
+                if len(fields) <= KEPT_FIELDS.max():
+                    raise InputError(f"{source}: line {number}: {len(fields)} numbers on a joint line, expected "
+                                     f"{JOINT_FIELDS} (at least {KEPT_FIELDS.max() + 1})")
+                block.append([_number(fields[k], source, number) for k in KEPT_FIELDS])
+            values.append(block)
+            ids.append(info[0])
+        frame_of += [kept] * bodies
+        kept += bool(bodies)
+    if not ids:
+        raise InputError(f"{source}: no frame with a body")
+    return _raw_skeleton(name, kept, np.asarray(values, dtype=np.float64), frame_of, ids)
+
+
+def _number(token: bytes, source: str, line: int | Callable[[], int]) -> float:
+    """``float(token)``; an ``InputError`` naming the line (a number, or a function giving it) if it is none."""
+    try:
+        return float(token)
+    except ValueError:
+        number = line() if callable(line) else line
+        raise InputError(f"{source}: line {number}: not a number: {token[:20]!r}") from None
 
 
 def _token_bounds(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,12 +263,7 @@ def _read_decimals(raw: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.nda
     if retry.size:
         values[retry], still_bad = _decimal_columns(padded, starts[retry], ends[retry], np.int64, _MAX_FAST_DIGITS)
         for i in retry[still_bad]:
-            token = raw[starts[i] : ends[i]]
-            try:
-                values[i] = float(token)
-            except ValueError:
-                line = raw.count(b"\n", 0, int(starts[i])) + 1
-                raise InputError(f"{source}: line {line}: not a number: {token[:20]!r}") from None
+            values[i] = _number(raw[starts[i] : ends[i]], source, lambda: raw.count(b"\n", 0, int(starts[i])) + 1)
     return values
 
 

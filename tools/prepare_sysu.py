@@ -25,17 +25,16 @@ import argparse
 import json
 import re
 import sys
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import scipy.io
-from scipy.io.matlab import MatReadError
 
 from engine.errors import InputError, command
+from feeders.skeleton_store import load_npy
 from tools.kinect_v1 import JOINT_ORDERS, NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
+from tools.matfile import read_mat_variable
 
 #: SYSU 3D HOI actions, action number (``video<A>``) = position + 1 (order of public SYSU class-name lists).
 ACTIONS = (
@@ -51,9 +50,6 @@ SKELETON_FILE = "sklWorld.mat"
 KEY = "SW"
 VIDEO_PATTERN = re.compile(r"video(\d+)")
 NPY_PATTERN = re.compile(r"s?(\d+)_a?(\d+)\.npy")
-_MAT_ERRORS = (OSError, ValueError, TypeError, IndexError, MatReadError, zlib.error)
-
-
 class Sample(NamedTuple):
     """One SYSU sequence: its action number (1-based), subject, output name and file."""
 
@@ -144,15 +140,7 @@ def _checked(path: Path, joints: np.ndarray, what: str) -> np.ndarray:
 def read_release_skeleton(path: str | Path) -> np.ndarray:
     """The joints of one ``sklWorld.mat`` (``SW``, (20, 3, T)) as (T, 20, 3) float64."""
     path = Path(path)
-    try:
-        content = scipy.io.loadmat(path, variable_names=[KEY])
-    except NotImplementedError:
-        raise InputError(f"{path}: MATLAB v7.3 files are not supported (re-save it with save -v7)") from None
-    except _MAT_ERRORS as error:
-        raise InputError(f"{path}: not a readable MATLAB file ({' '.join(str(error).split())})") from None
-    if KEY not in content:
-        raise InputError(f"{path}: no {KEY!r} variable")
-    joints = np.asarray(content[KEY])
+    joints = read_mat_variable(path, KEY)
     if joints.ndim == 2:  # MATLAB drops the trailing frame axis of a one-frame sequence
         joints = joints[..., None]
     if joints.ndim != 3 or joints.shape[1] != 3:
@@ -165,10 +153,7 @@ def read_release_skeleton(path: str | Path) -> np.ndarray:
 def read_npy_skeleton(path: str | Path) -> np.ndarray:
     """One sequence (T, 20, 3) float64 from a ``.npy`` file (pickled objects are refused)."""
     path = Path(path)
-    try:
-        joints = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable .npy array ({' '.join(str(error).split())})") from None
+    joints = load_npy(path)
     if joints.ndim != 3 or joints.shape[1:] != (NUM_KINECT_JOINTS, 3):
         raise InputError(f"{path}: must be (T, {NUM_KINECT_JOINTS}, 3), got shape {joints.shape}")
     return _checked(path, joints, "the array")

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from engine.errors import InputError, command
 from tools.kinect_v1 import NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
+from tools.matfile import read_mat_variable
 
 NUM_CLASS = 27
 NTU120_CLASSES = 120
@@ -52,13 +52,7 @@ def find_files(folder: str | Path) -> list[tuple[tuple[int, int, int], Path]]:
 
 def read_skeleton(path: str | Path) -> np.ndarray:
     """The joints of one file as (T, 20, 3) float64, in UTD-MHAD's Kinect v1 order."""
-    try:
-        content = scipy.io.loadmat(path)
-    except (OSError, ValueError, TypeError, NotImplementedError) as error:
-        raise InputError(f"{path}: not a readable MATLAB file ({' '.join(str(error).split())})") from None
-    if KEY not in content:
-        raise InputError(f"{path}: no {KEY!r} variable")
-    joints = np.asarray(content[KEY])
+    joints = read_mat_variable(path, KEY)
     if joints.ndim != 3 or joints.shape[:2] != (NUM_KINECT_JOINTS, 3) or joints.shape[2] == 0:
         raise InputError(f"{path}: {KEY!r} must be ({NUM_KINECT_JOINTS}, 3, T) with T >= 1, got shape {joints.shape}")
     if not np.issubdtype(joints.dtype, np.number) or not np.isfinite(joints).all():

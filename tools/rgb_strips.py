@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from engine.errors import InputError
-from engine.fileio import atomic_path
+from engine.errors import CORRUPT_FILE_ERRORS, InputError
+from engine.fileio import atomic_path, one_line
 from tools.kinect_v1 import KINECT_V1_COLOUR_FOCAL, project_kinect_v1
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1: corners in pixels
@@ -237,8 +237,8 @@ def read_frame(path: str | os.PathLike) -> np.ndarray:
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: cannot read the frame ({error})") from None
+    except (*CORRUPT_FILE_ERRORS, Image.DecompressionBombError) as error:
+        raise InputError(f"{path}: cannot read the frame ({one_line(error)})") from None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
+from engine.errors import CORRUPT_FILE_ERRORS, InputError
 
 #: (module, name) of every global a pickle of numpy data may use, for numpy 1.x and 2.x module names.
 ALLOWED_GLOBALS = frozenset(
@@ -51,6 +51,7 @@ def load_pickle(path: str | os.PathLike) -> Any:
             return SafeUnpickler(handle, path).load()
     except OSError as error:
         raise InputError(f"{path}: cannot read ({error.strerror})") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except (pickle.UnpicklingError, *CORRUPT_FILE_ERRORS, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeDecodeError, RecursionError) as error:
         message = " ".join(str(error).split())
         raise InputError(f"{path}: not a readable pickle ({type(error).__name__}: {message})") from None

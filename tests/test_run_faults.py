@@ -1,0 +1,237 @@
+"""What real mistakes and real clusters do to a training run: failed starts, empty splits, worker counts,
+non-finite losses, full disks, pre-emption signals and kills in the middle of a checkpoint write."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import main_mmcl
+from engine import checkpoint, data, objective
+from engine.checkpoint import load_training_checkpoint
+from engine.errors import InputError
+from engine.interrupt import StopRequests
+from engine.runlog import RunLog
+from engine.seeding import WorkerSeeder
+from engine.workdir import create_train_dir
+from feeders.ntu import NTUFeeder
+from tools import infer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(argv: list) -> int:
+    return main_mmcl.main([str(a) for a in argv])
+
+
+def _one_error_line(capsys, prefix: str = "error: ") -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(prefix), err
+    return err[0]
+
+
+def _same_weights(a: Path, b: Path) -> None:
+    first, second = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    assert first["epoch"] == second["epoch"] and first["step"] == second["step"]
+    for key, value in first["model"].items():
+        torch.testing.assert_close(value, second["model"][key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.parametrize("phase", ["train", "test"])
+def test_a_failed_start_writes_nothing_and_does_not_block_its_fix(tmp_path, make_config, dataset_dir, capsys, phase):
+    config = make_config(tmp_path, num_epoch=1)
+    work = tmp_path / "run"
+    wrong = ["--test-feeder-args", f"data_path={tmp_path / 'typo'}"]
+    extra = ["--phase", "test", "--weights", tmp_path / "missing.pt"] if phase == "test" else []
+    assert _run(["--config", config, *wrong, *extra]) == 2
+    assert "typo: not found" in _one_error_line(capsys) or "missing.pt" in capsys.readouterr().err
+    assert not work.exists() or not any(work.iterdir())
+    # A work_dir left by an older failed start (log and config only), or by a test phase, is no earlier run.
+    work.mkdir(exist_ok=True)
+    (work / "log.txt").write_text("[ 2024 ] command: main_mmcl.py ...\n")
+    (work / "config.yaml").write_text("# command line: ...\n")
+    assert _run(["--config", config]) == 0
+    assert (work / "last.pt").is_file()
+
+
+def test_an_empty_npz_split_names_the_file(tmp_path):
+    npz = tmp_path / "NTU60_CS.npz"
+    np.savez(npz, x_train=np.zeros((0, 8, 150), np.float32), y_train=np.zeros((0, 60), np.float32),
+             x_test=np.zeros((2, 8, 150), np.float32), y_test=np.eye(60, dtype=np.float32)[:2])
+    with pytest.raises(InputError) as caught:
+        NTUFeeder(str(npz), "train", window_size=8)
+    assert str(caught.value).startswith(f"{npz}: split 'train' holds no sample") and "None" not in str(caught.value)
+
+
+def test_top_predictions_rank_by_logits_when_probabilities_underflow():
+    scores = np.full((1, 10), -1000.0, np.float32)
+    scores[0, [7, 4, 9, 2]] = [0.0, -200.0, -400.0, -600.0]  # float32 softmax: all but class 7 are exactly 0
+    (top,) = infer.top_predictions(scores, 5)
+    assert [p["class"] for p in top] == [7, 4, 9, 2, 0]
+    assert top[0]["probability"] == pytest.approx(1.0)
+
+
+def test_workers_are_capped_at_cores_and_batches(monkeypatch):
+    monkeypatch.setattr(data, "available_cpus", lambda: 2)
+    assert data.worker_count(8, 100) == 2 and data.worker_count(8, 1) == 1 and data.worker_count(0, 100) == 0
+    config = {"num_worker": 8, "batch_size": 4}
+    note = data.worker_note(config, 400)
+    assert note == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
+    assert data.worker_note(config, 4) == "data loading: 1 worker(s) instead of num_worker 8, capped at the 1 batches"
+    assert data.worker_note({"num_worker": 2, "batch_size": 4}, 400) is None
+
+
+def test_stop_requests_record_the_first_signal_and_a_second_stops_at_once():
+    before = signal.getsignal(signal.SIGTERM)
+    with StopRequests() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.received == signal.SIGTERM
+        with pytest.raises(KeyboardInterrupt, match="second stop signal"):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_loader_workers_ignore_stop_signals():
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        data.WorkerInit(WorkerSeeder(1, 0, 0))(0)
+        assert all(signal.getsignal(sig) == signal.SIG_IGN for sig in previous)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _nan_at_call(monkeypatch, bad_calls: set[int]) -> None:
+    """Make the cross-entropy objective's loss NaN on the given (1-based) training calls."""
+    original = objective.ClassificationObjective.forward
+    calls = {"n": 0}
+
+    def forward(self, data, label, *extras):
+        logits, losses = original(self, data, label, *extras)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] in bad_calls:
+                losses = {name: value * float("nan") for name, value in losses.items()}
+        return logits, losses
+
+    monkeypatch.setattr(objective.ClassificationObjective, "forward", forward)
+
+
+def test_a_nonfinite_loss_stops_with_one_line_and_the_run_resumes(tmp_path, make_config, monkeypatch, capsys):
+    config = make_config(tmp_path, num_epoch=2)  # 24 samples, batch 8: three steps per epoch
+    with monkeypatch.context() as patch:
+        _nan_at_call(patch, {5})
+        assert _run(["--config", config]) == 1
+    line = _one_error_line(capsys, "stopped: ")
+    assert "epoch 2, step 5: loss term 'loss_ce' is nan" in line and "last.pt is kept: continue with --resume" in line
+    assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert _run(["--config", config, "--resume"]) == 0
+    assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
+
+
+def test_skip_nonfinite_skips_batches_with_a_log_line(tmp_path, make_config, monkeypatch):
+    config = make_config(tmp_path, num_epoch=1, skip_nonfinite=1)
+    _nan_at_call(monkeypatch, {2})
+    assert _run(["--config", config]) == 0
+    assert "epoch 1, step 2: loss term 'loss_ce' is nan" in (tmp_path / "run" / "log.txt").read_text()
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, make_config, monkeypatch, capsys):
+    config = make_config(tmp_path, num_epoch=2)
+    original, saves = torch.save, {"n": 0}
+
+    def disk_full_on_second_last(obj, target, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:  # epoch 2's best.pt / last.pt
+            with open(target, "wb") as handle:
+                handle.write(b"\0" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saves["n"] += 1
+        return original(obj, target, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", disk_full_on_second_last)
+    assert _run(["--config", config]) == 1
+    line = _one_error_line(capsys, "stopped: ")
+    assert "could not write" in line and "No space left on device" in line and "last.pt is kept" in line
+    assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+    assert not list((tmp_path / "run").glob(".*.tmp*"))
+
+
+def test_a_log_line_that_cannot_be_written_warns_once(tmp_path, capsys):
+    log = RunLog(tmp_path / "gone", tensorboard=False)
+    log.info("first")
+    log.info("second")
+    out = capsys.readouterr().out
+    assert out.count("warning: cannot append to") == 1 and "second" in out
+
+
+def test_a_full_or_unwritable_work_dir_is_refused_before_training(tmp_path, make_config, monkeypatch, capsys):
+    config = make_config(tmp_path, num_epoch=1)
+    monkeypatch.setattr("engine.workdir.shutil.disk_usage", lambda path: os.statvfs_result((0,) * 10) and
+                        type("Usage", (), {"free": 1000})())
+    assert _run(["--config", config]) == 2
+    assert "MiB free, the checkpoints need about" in _one_error_line(capsys)
+    assert not (tmp_path / "run" / "log.txt").exists()
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(InputError, match="not writable"):
+        create_train_dir({"work_dir": str(blocked / "run")}, None, 0)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_epoch_saves_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, make_config, capsys):
+    settings = {"num_epoch": 3, "batch_size": 2, "eval_interval": 10, "test_batch_size": 12}
+    straight = make_config(tmp_path / "a", **settings)
+    assert _run(["--config", straight]) == 0
+    interrupted = make_config(tmp_path / "b", **settings, num_worker=1)  # the order does not depend on workers
+    log = tmp_path / "b" / "run" / "log.txt"
+    process = subprocess.Popen([sys.executable, "main_mmcl.py", "--config", str(interrupted)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (log.is_file() and "epoch 1/3" in log.read_text()) and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)  # as a scheduler does: the whole job, DataLoader worker included
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1].startswith("stopped: SIGTERM received: stopped at ")
+    state = load_training_checkpoint(tmp_path / "b" / "run" / "last.pt")
+    assert state["epoch"] in (1, 2) and (state["epoch"], state["batch"]) != (1, 0)
+    assert _run(["--config", interrupted, "--resume"]) == 0
+    _same_weights(tmp_path / "a" / "run" / "last.pt", tmp_path / "b" / "run" / "last.pt")
+
+
+_WRITER = """
+import sys, torch
+from engine.checkpoint import save_checkpoint
+epoch = 0
+while True:
+    epoch += 1
+    save_checkpoint(sys.argv[1], {"epoch": epoch, "model": {"w": torch.full((1 << 20,), float(epoch))}})
+    print(epoch, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_checkpoint_writes_never_leaves_a_corrupt_last_pt(tmp_path):
+    rng = np.random.default_rng(0)
+    target = tmp_path / "last.pt"
+    for _ in range(6):
+        process = subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], cwd=REPO, stdout=subprocess.PIPE,
+                                   text=True)
+        process.stdout.readline()  # one checkpoint is complete
+        time.sleep(rng.uniform(0, 0.15))
+        process.kill()
+        process.wait()
+        state = load_training_checkpoint(target)
+        assert torch.all(state["model"]["w"] == state["epoch"])
+    create_train_dir({"work_dir": str(tmp_path)}, target, 0)  # a resumed run clears the killed writes' leftovers
+    assert not list(tmp_path.glob(".*.tmp*"))
