@@ -1,6 +1,6 @@
 """Pretrain the demo's small CLIP (``mmcl-demo-tiny``) on rendered image-caption pairs: pretrained-like encoders.
 
-    python -m tools.pretrain_demo_clip --out data/demo_clip [--images 4000] [--epochs 8] [--seed 0]
+    python -m tools.pretrain_demo_clip --out data/demo_clip [--images 4000] [--epochs 10] [--seed 0]
 
 No CLIP weights can be downloaded here, and random towers carry little that co-learning could pass on. This
 trains the project's registered open_clip config ``mmcl-demo-tiny`` contrastively on a corpus of its own
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("data/demo_clip"), help="output folder")
     parser.add_argument("--images", type=int, default=4000, help="training image-caption pairs")
     parser.add_argument("--eval-images", type=int, default=500, help="held-out pairs for the quality report")
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0, help="corpus, initialisation and shuffling")
