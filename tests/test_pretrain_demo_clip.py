@@ -79,7 +79,7 @@ def test_checkpoint_loads_through_the_encoders(pretrained: Path) -> None:
     text = FrozenClipTextEncoder(MODEL, path)
     assert torch.equal(image.visual.conv1.weight, state["visual.conv1.weight"])
     assert torch.equal(text.clip.token_embedding.weight, state["token_embedding.weight"])
-    assert image.output_dim == 5 * state["visual.proj"].shape[1] and text.output_dim == state["text_projection"].shape[1]
+    assert text.output_dim == state["text_projection"].shape[1] and image.output_dim == 5 * text.output_dim
     strip = torch.rand(2, 5, 3, 64, 64)
     assert image(strip).shape == (2, image.output_dim)
     assert text(["Yes, the person is holding a cup."]).shape == (1, text.output_dim)
