@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,6 @@ class RunResult:
     pair_top1: float
     probe: float  # held-object accuracy of a linear probe on F_g, all samples of the split
     probe_pairs: float  # the same on the object-pair classes
-    extra: dict = field(default_factory=dict)
 
 
 def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
