@@ -51,5 +51,6 @@ def refined_scores(
     """``S_R`` (N, K) of the backbone's ``scores`` for the samples ``names``, whose text features are in the store."""
     store = FeatureStore(text_store, "text")
     store.check_dim(frm.phi[0].in_features)
-    text = torch.from_numpy(np.asarray(store.features[store.rows_for(names)], dtype=np.float32))
+    store.check(names)
+    text = torch.from_numpy(store.gather(store.rows_for(names)))
     return frm(torch.from_numpy(scores), text).numpy()
