@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it."""
+"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it; tiny VLMs and strips to ask them about."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from feeders.prepared import write_prepared_split
+from tests.tiny_vlms import NAMES, save_tiny_blip, save_tiny_llava, write_strips
 
 NUM_CLASS = 3
 
@@ -60,3 +61,21 @@ def write_config(tmp_path: Path, dataset_dir: Path, **overrides) -> Path:
 def make_config(dataset_dir):
     """``make_config(folder, **overrides)``: write a config for the tiny dataset into ``folder``."""
     return lambda folder, **overrides: write_config(folder, dataset_dir, **overrides)
+
+
+@pytest.fixture(scope="session")
+def blip_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BLIP VQA model and its processor, saved as a local model folder."""
+    return save_tiny_blip(tmp_path_factory.mktemp("blip"))
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised LLaVA (CLIP vision + Llama text) with a word-level tokenizer and chat template."""
+    return save_tiny_llava(tmp_path_factory.mktemp("llava"))
+
+
+@pytest.fixture
+def strips(tmp_path) -> dict[str, Path]:
+    """Five strip JPEGs (``tests.tiny_vlms.NAMES``) and a names file listing them."""
+    return write_strips(tmp_path, NAMES)

@@ -11,13 +11,13 @@ import main_mmcl
 from engine.refine import load_refinement, refined_scores
 from feeders.feature_store import FeatureStore, open_feature_stores, write_feature_store
 from llm_features import answer_questions, check_features, merge_features, vlm
-from llm_features.answer_questions import TEMPLATES, open_strip
+from llm_features.answer_questions import QUESTION, TEMPLATES, open_strip
 from llm_features.kinds import pooled_hidden, token_ids
 from model.ctrgcn import Model
 from model.mmcl import MMCLObjective
 from model.public_mmcl import map_public_state
 from tests.conftest import NUM_CLASS
-from tests.test_answer_questions import NAMES, QUESTION, _image, blip_dir, llava_dir, strips  # noqa: F401
+from tests.tiny_vlms import NAMES, write_strips
 
 CHAT = ["--backend", "image-text-to-text"]
 
@@ -182,12 +182,8 @@ def test_each_kind_trains_mmcl_from_strips(kind, model, extra, dataset_dir, make
                                            tmp_path):
     """Strips of the tiny dataset's training samples → one feature kind, two prompts → an MMCL epoch with FRM."""
     names = (dataset_dir / "train_names.txt").read_text().split()
-    folder = tmp_path / "strips"
-    folder.mkdir()
-    for seed, name in enumerate(names):
-        _image(seed).save(folder / f"{name}.jpg")
     prompts = ["person-holding-objects", "describe-person"]
-    strips = {"images": folder, "names": dataset_dir / "train_names.txt"}
+    strips = write_strips(tmp_path, names)
     assert _run(strips, {"blip": blip_dir, "llava": llava_dir}[model], tmp_path / "text", "--features", kind,
                 "--template", *prompts, "--batch-size", "8", *extra) == 0
     config = make_config(tmp_path, num_epoch=1, mmcl={
