@@ -62,6 +62,19 @@ def open_strip(folder: Path, name: str) -> Image.Image:
     return read_strip(path, lambda image: image.convert("RGB"))
 
 
+def by_size(folder: Path, names: list[str]) -> list[str]:
+    """``names`` ordered by their strip's size (read from the file header; missing or unreadable last), so that a
+    batch holds images of one size: prompts of one length, no padding, with dynamic-resolution VLMs too."""
+    def size(name: str) -> tuple[float, float]:
+        try:
+            with Image.open(folder / f"{name}.jpg") as image:
+                return image.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return (float("inf"), float("inf"))
+
+    return sorted(names, key=size)
+
+
 def answer_all(answerer: VisualQuestionAnswerer, folder: Path, names: list[str], question: str, run: PromptRun,
                batch_size: int, featurize: Callable[[Generation], np.ndarray] | None = None,
                layer: int | None = None, desc: str = "answers") -> dict[str, str]:
@@ -197,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                                          args.local_files_only, args.trust_remote_code,
                                          DTYPES[args.dtype] if args.dtype else None)
             featurize, layer = featurizer(args, answerer)
-            failed = answer_all(answerer, images, todo, question, run, args.batch_size, featurize, layer, prompt)
+            failed = answer_all(answerer, images, by_size(images, todo), question, run, args.batch_size, featurize,
+                                layer, prompt)
             failures.update(failed)
             answered += len(todo) - len(failed)
         if folder is not None and not folder.complete and folder.ready(names):

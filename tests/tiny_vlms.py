@@ -48,6 +48,7 @@ def write_strips(root: Path, names: list[str]) -> dict[str, Path]:
 
 def save_tiny_blip(root: Path) -> Path:
     """A tiny BLIP VQA model and its processor (word vocabulary, 32 px images) in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS]
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizerFast(str(root / "vocab.txt"), bos_token="[DEC]")
