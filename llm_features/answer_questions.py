@@ -196,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     if (one_file and out.is_dir()) or (not one_file and out.is_file()):
         raise InputError(f"--out {out}: expected {'an answers .jsonl file' if one_file else 'a folder'}")
     names = read_names(args.names)[shard::shards]
+    if not names:
+        raise InputError(f"--shard {args.shard}: no names to answer in {', '.join(args.names)}")
     answerer = encoder = None
     failures: dict[str, str] = {}
     answered = already = 0

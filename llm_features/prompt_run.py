@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
-from engine.fileio import read_text
+from engine.fileio import read_json, read_text, write_text_atomic
 from feeders.feature_store import FeatureStore, write_feature_store
 from feeders.prepared import write_npy_atomic
 from feeders.skeleton_store import load_npy
@@ -104,6 +104,16 @@ class PromptFolder:
         self.folder, self.meta = folder, {**meta, "kind": "text", "question": question}
         self.complete = (folder / "meta.json").is_file()
         partial = folder / "partial"
+        settings = folder / "meta.json" if self.complete else partial / "settings.json"
+        if settings.is_file():
+            before = read_json(settings)
+            changed = sorted(key for key in self.meta if not isinstance(before, dict) or before.get(key) != self.meta[key])
+            if changed:
+                raise InputError(f"{settings}: made with other settings ({changed[0]}: "
+                                 f"{before.get(changed[0]) if isinstance(before, dict) else before!r}, now "
+                                 f"{self.meta[changed[0]]!r}): use another --out")
+        elif not self.complete:
+            write_text_atomic(settings, json.dumps(self.meta, indent=2) + "\n")
         self.run = None if self.complete else PromptRun(partial / "answers.jsonl", question, partial / "chunks")
 
     def todo(self, names: Sequence[str]) -> list[str]:

@@ -85,6 +85,17 @@ def test_several_prompts_are_stored_side_by_side(strips, blip_dir, tmp_path):
     np.testing.assert_allclose(group.row(rows[0]), expected[0])
 
 
+def test_a_run_folder_refuses_other_settings(strips, blip_dir, tmp_path, capsys):
+    assert _run(strips, blip_dir, tmp_path / "run", "--features", "token-ids") == 0
+    (strips["images"] / f"{NAMES[4]}.jpg").unlink()
+    assert _run(strips, blip_dir, tmp_path / "part", "--features", "token-ids") == 1
+    capsys.readouterr()
+    for out in ("run", "part"):
+        assert _run(strips, blip_dir, tmp_path / out, "--features", "token-ids", "--k", "4") == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and "made with other settings (k: 3, now 4)" in err[0], err
+
+
 def test_one_answers_file_takes_one_question_of_answers_only(strips, blip_dir, tmp_path, capsys):
     assert _run(strips, blip_dir, tmp_path / "a.jsonl", "--features", "hidden") == 2
     assert _run(strips, blip_dir, tmp_path / "a.jsonl", "--template", "describe-hand", "describe-foot") == 2
