@@ -43,9 +43,8 @@ class Generation:
 
     answers: list[str]
     tokens: torch.Tensor           # (B, T) the answer part of generate's output (see ``answer_tokens``), pad after EOS
-    steps: torch.Tensor            # (B, S) the tokens emitted step by step, S = number of generation steps
-    valid: torch.Tensor            # (B, S) True up to and including each answer's EOS
-    states: torch.Tensor | None    # (B, S, H) float32 hidden states that emitted ``steps``, or None
+    valid: torch.Tensor            # (B, S) per generation step: True up to and including each answer's EOS
+    states: torch.Tensor | None    # (B, S, H) float32 hidden states that emitted each step's token, or None
 
 
 class VisualQuestionAnswerer(ABC):
@@ -86,8 +85,11 @@ class VisualQuestionAnswerer(ABC):
         valid = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
         states = None
         if layer is not None:
+            layers = len(out.hidden_states[0])
+            if not -layers <= layer < layers:
+                raise InputError(f"--layer {layer}: the model has {layers} hidden-state layers (0 = embeddings)")
             states = torch.cat([step[layer][:, -1:] for step in out.hidden_states], dim=1).float()
-        return Generation(answers, tokens.cpu(), steps.cpu(), valid.cpu(), None if states is None else states.cpu())
+        return Generation(answers, tokens.cpu(), valid.cpu(), None if states is None else states.cpu())
 
     @abstractmethod
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:

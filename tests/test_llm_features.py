@@ -67,8 +67,8 @@ def test_hidden_states_pooled_over_the_answer(strips, llava_dir, tmp_path):
 
 def test_pooling_masks_what_follows_the_end_token():
     states = torch.arange(12, dtype=torch.float32).reshape(1, 4, 3)
-    generation = vlm.Generation(["a"], torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long),
-                                torch.tensor([[True, True, False, False]]), states)
+    generation = vlm.Generation(["a"], torch.zeros(1, 4, dtype=torch.long), torch.tensor([[True, True, False, False]]),
+                                states)
     np.testing.assert_array_equal(pooled_hidden(generation, "mean"), [[1.5, 2.5, 3.5]])
     np.testing.assert_array_equal(pooled_hidden(generation, "last"), [[3.0, 4.0, 5.0]])
 
