@@ -14,6 +14,7 @@ from llm_features import answer_questions, check_features, merge_features, vlm
 from llm_features.answer_questions import QUESTION, TEMPLATES, open_strip
 from llm_features.kinds import pooled_hidden, token_ids
 from model.ctrgcn import Model
+from model.frm import FeatureRefinement
 from model.mmcl import MMCLObjective
 from model.public_mmcl import map_public_state
 from tests.conftest import NUM_CLASS
@@ -182,6 +183,20 @@ def test_the_public_frm_reads_token_ids_as_is(strips, blip_dir, tmp_path):
     w = torch.softmax(hidden @ public["mlp.2.weight"].T + public["mlp.2.bias"], dim=1)
     expected = torch.from_numpy(scores) * (w[:, :1] * public["PosMatrix"] + w[:, 1:] * public["NegMatrix"])
     np.testing.assert_allclose(refined, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_refinement_reads_several_stores_combined_as_in_training(tmp_path):
+    rng = np.random.default_rng(0)
+    parts = [rng.standard_normal((5, 3)).astype(np.float32) for _ in range(2)]
+    for index, part in enumerate(parts):
+        write_feature_store(tmp_path / f"p{index}", part, NAMES, {"kind": "text"})
+    frm = FeatureRefinement(6, NUM_CLASS)
+    with torch.no_grad():
+        frm.pos.uniform_(0.5, 2)
+    scores = rng.standard_normal((5, NUM_CLASS)).astype(np.float32)
+    refined = refined_scores(frm, scores, NAMES[::-1], [tmp_path / "p0", tmp_path / "p1"])
+    text = torch.from_numpy(np.concatenate(parts, axis=1)[::-1].copy())
+    np.testing.assert_allclose(refined, frm(torch.from_numpy(scores), text).detach().numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kind, model, extra", [
