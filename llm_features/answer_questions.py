@@ -81,7 +81,9 @@ def answer_all(answerer: VisualQuestionAnswerer, folder: Path, names: list[str],
     """Answer ``question`` about each name's strip into ``run`` (with ``featurize``'d features of each batch's
     generation, ``layer``'s hidden states included); return the failures (name: reason)."""
     failures: dict[str, str] = {}
-    with tqdm(total=len(names), desc=desc, unit="sample", disable=None, smoothing=0.1) as bar:
+    # samples/s and ETA; in a log file (cluster jobs) one update a minute
+    interval = 0.1 if sys.stderr.isatty() else 60
+    with tqdm(total=len(names), desc=desc, unit="sample", mininterval=interval, smoothing=0.1) as bar:
         for start in range(0, len(names), batch_size):
             chunk, batch, images = names[start:start + batch_size], [], []
             for name in chunk:
