@@ -64,6 +64,9 @@ def test_hidden_states_pooled_over_the_answer(strips, llava_dir, tmp_path):
                 "--layer", "0", "--store-dtype", "float32") == 0
     last = FeatureStore(tmp_path / "last" / "default", "text")
     assert last.features.dtype == np.float32 and not np.allclose(last.features, store.features, atol=1e-2)
+    assert _run(strips, llava_dir, tmp_path / "bf16", *CHAT, "--features", "hidden", "--dtype", "bfloat16") == 0
+    assert "16-d float16, names unique, values finite" in FeatureStore(tmp_path / "bf16" / "default", "text").check(NAMES)
+    assert _run(strips, llava_dir, tmp_path / "deep", *CHAT, "--features", "hidden", "--layer", "2") == 2
 
 
 def test_pooling_masks_what_follows_the_end_token():
