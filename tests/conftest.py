@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from feeders.prepared import write_prepared_split
-from tests.tiny_vlms import NAMES, save_tiny_blip, save_tiny_llava, write_strips
 
 NUM_CLASS = 3
 
@@ -66,16 +65,22 @@ def make_config(dataset_dir):
 @pytest.fixture(scope="session")
 def blip_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised BLIP VQA model and its processor, saved as a local model folder."""
+    from tests.tiny_vlms import save_tiny_blip  # transformers loads only for the tests that need it
+
     return save_tiny_blip(tmp_path_factory.mktemp("blip"))
 
 
 @pytest.fixture(scope="session")
 def llava_dir(tmp_path_factory) -> Path:
     """A tiny randomly initialised LLaVA (CLIP vision + Llama text) with a word-level tokenizer and chat template."""
+    from tests.tiny_vlms import save_tiny_llava
+
     return save_tiny_llava(tmp_path_factory.mktemp("llava"))
 
 
 @pytest.fixture
 def strips(tmp_path) -> dict[str, Path]:
     """Five strip JPEGs (``tests.tiny_vlms.NAMES``) and a names file listing them."""
+    from tests.tiny_vlms import NAMES, write_strips
+
     return write_strips(tmp_path, NAMES)
