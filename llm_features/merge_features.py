@@ -38,6 +38,9 @@ def prompt_folders(part: Path) -> dict[str, Path]:
 
 def merge_prompt(folders: list[Path], out: Path, names: list[str] | None) -> int:
     """Merge one prompt's stores into ``out``; the number of rows written."""
+    for folder in folders:
+        if not (folder / "meta.json").is_file():
+            raise InputError(f"{folder}: not a complete store (its run has not finished: run that shard again)")
     stores = [FeatureStore(folder, "text") for folder in folders]
     metas = [{key: value for key, value in store.meta.items() if key not in _COUNTS} for store in stores]
     for store, meta in zip(stores[1:], metas[1:]):

@@ -124,6 +124,9 @@ def test_sharded_runs_merged_equal_an_unsharded_run(kind, strips, blip_dir, tmp_
     assert "the parts lack 1 of the 5 names" in capsys.readouterr().err
     assert merge_features.main(["--parts", parts[0], parts[0], "--out", str(tmp_path / "twice")]) == 2
     assert "is in both" in capsys.readouterr().err
+    (tmp_path / "shard2" / "describe-hand" / "meta.json").unlink()
+    assert merge_features.main(["--parts", *parts, "--out", str(tmp_path / "early")]) == 2
+    assert "not a complete store" in capsys.readouterr().err
 
 
 def test_resumed_run_equals_an_uninterrupted_one(strips, llava_dir, tmp_path, capsys):
