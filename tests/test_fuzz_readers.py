@@ -25,8 +25,8 @@ from feeders.multimodal import read_strip
 from feeders.ntu import NTUFeeder
 from feeders.prepared import split_paths, write_prepared_split
 from feeders.ucla import read_json_folder
-from llm_features.prompt_run import answered_rows
 from llm_features.encode_answers import read_answers
+from llm_features.prompt_run import answered_rows
 from model.ctrgcn import Model
 from tests.fuzzing import fuzz_reader
 from tests.ntu_fixtures import realistic_frames, sample_name, skeleton_text
