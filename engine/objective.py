@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from engine.errors import InputError
-from feeders.feature_store import FeatureStore
+from feeders.feature_store import FeatureStore, open_feature_stores
 from feeders.multimodal import MultimodalDataset
 from model.mmcl import MMCLObjective
 from model.rgb_encoder import FrozenClipImageEncoder, build_rgb_encoder
@@ -30,7 +30,8 @@ MMCL_DEFAULTS: dict[str, Any] = {
     "rgb_features": None,        # RGB feature store folder (cached mode, the fast path)
     "rgb_images": None,          # folder of <name>.jpg strips (online mode: the encoder runs in the loop)
     "rgb_encoder": {"type": "open_clip", "model_name": "ViT-B-32", "pretrained": "openai"},
-    "text_features": None,       # text feature store folder
+    "text_features": None,       # text feature store folder, or a list of them (e.g. one per prompt)
+    "text_combine": "concat",    # several text stores: concat (widths add) or mean (same width)
 }
 
 
@@ -81,14 +82,16 @@ def build_objective(config: dict[str, Any], backbone: nn.Module, train_set: Data
             rgb_store = FeatureStore(settings["rgb_features"], "rgb")
             rgb_dim = rgb_store.dim
             notes.append(f"FAM: cached RGB features {rgb_store.root} ({rgb_dim}-d)")
+            notes.append(rgb_store.check(train_set.sample_name))
         else:
             encoder = build_rgb_encoder(settings["rgb_encoder"])
             rgb_dim = encoder.output_dim
             notes.append(f"FAM: RGB strips {settings['rgb_images']} through {encoder.spec} ({rgb_dim}-d)")
     if settings["frm"]:
-        text_store = FeatureStore(settings["text_features"], "text")
+        text_store = open_feature_stores(settings["text_features"], "text", settings["text_combine"])
         text_dim = text_store.dim
         notes.append(f"FRM: text features {text_store.root} ({text_dim}-d)")
+        notes.append(text_store.check(train_set.sample_name))
     dataset = MultimodalDataset(train_set, rgb_store=rgb_store, rgb_images=settings["rgb_images"] if encoder else None,
                                 rgb_preprocess=encoder.preprocess if encoder else None, text_store=text_store)
     frozen = isinstance(encoder, FrozenClipImageEncoder)

@@ -15,7 +15,7 @@ import torch
 
 from engine.checkpoint import CHECKPOINT_FORMAT, bare_state_dict, load_state
 from engine.errors import InputError
-from feeders.feature_store import FeatureStore
+from feeders.feature_store import open_feature_stores
 from model.frm import FeatureRefinement
 from model.public_mmcl import is_public_mmcl, public_key_to_ours
 
@@ -46,10 +46,13 @@ def load_refinement(content: Any, path: str | os.PathLike, num_class: int) -> Fe
 
 @torch.inference_mode()
 def refined_scores(
-    frm: FeatureRefinement, scores: np.ndarray, names: Sequence[str], text_store: str | os.PathLike
+    frm: FeatureRefinement, scores: np.ndarray, names: Sequence[str],
+    text_store: str | os.PathLike | Sequence[str | os.PathLike], combine: str = "concat"
 ) -> np.ndarray:
-    """``S_R`` (N, K) of the backbone's ``scores`` for the samples ``names``, whose text features are in the store."""
-    store = FeatureStore(text_store, "text")
+    """``S_R`` (N, K) of the backbone's ``scores`` for the samples ``names``, whose text features are in the store
+    (or the stores, combined as in training)."""
+    store = open_feature_stores(text_store, "text", combine)
     store.check_dim(frm.phi[0].in_features)
-    text = torch.from_numpy(np.asarray(store.features[store.rows_for(names)], dtype=np.float32))
+    store.check(names)
+    text = torch.from_numpy(store.gather(store.rows_for(names)))
     return frm(torch.from_numpy(scores), text).numpy()

@@ -35,7 +35,7 @@ from engine.fileio import write_text_atomic
 from engine.guards import NonFiniteGuard, on_any_rank
 from engine.interrupt import StopRequests
 from engine.metrics import topk_accuracy
-from engine.objective import build_objective
+from engine.objective import build_objective, mmcl_settings
 from engine.refine import load_refinement, refined_scores
 from engine.reports import remove_evaluation, score_paths, write_evaluation
 from engine.runlog import RunLog
@@ -395,7 +395,7 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log)
     if frm is not None:
         names = [test_set.sample_name[i] for i in indices]
-        refined = refined_scores(frm, scores, names, refine)
+        refined = refined_scores(frm, scores, names, refine, mmcl_settings(config)["text_combine"])
         refined_metrics = report_scores(refined, indices, test_set, config, runtime, work_dir, stems[1], log)
         metrics.update({f"refine_{key}": value for key, value in refined_metrics.items()})
     log.close()

@@ -7,12 +7,15 @@ A store is a folder::
     meta.json       {"kind": "rgb" | "text", "dim": D, ...: how the features were made}
     answers.jsonl   text stores: {"name", "question", "answer"} per row, in row order (optional)
 
-Rows are looked up by sample name, so one store can serve several protocols of a dataset.
+Rows are looked up by sample name, so one store can serve several protocols of a dataset. ``check`` validates
+a store against a split (names complete and unique, dtype, finite values) before training;
+``open_feature_stores`` reads several text stores (e.g. one per prompt) as one, concatenated or averaged.
 """
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,32 @@ class FeatureStore:
     def dim(self) -> int:
         return int(self.features.shape[1])
 
+    def check(self, names: Sequence[str], chunk_rows: int = 65536) -> str:
+        """Validate the store for the samples ``names`` (names unique and all present, float16/float32, every
+        needed value finite); a one-line summary, or an ``InputError`` naming what is wrong."""
+        if len(self.index) != len(self.names):
+            duplicate = next(name for name, count in Counter(self.names).items() if count > 1)
+            raise InputError(f"{self.root / 'names.txt'}: {len(self.names) - len(self.index)} duplicate sample "
+                             f"names, e.g. {duplicate}")
+        if self.features.dtype not in (np.float16, np.float32):
+            raise InputError(f"{self.root / 'features.npy'}: dtype {self.features.dtype}, expected float16 or float32")
+        rows, bad, first = np.sort(self.rows_for(names)), 0, ""
+        for start in range(0, len(rows), chunk_rows):
+            part = rows[start:start + chunk_rows]
+            finite = np.isfinite(self.features[part]).all(axis=1)
+            if not finite.all():
+                bad, first = bad + int((~finite).sum()), first or self.names[int(part[np.argmin(finite)])]
+        if bad:
+            raise InputError(f"{self.kind} feature store {self.root}: {bad} samples have NaN or inf features, "
+                             f"e.g. {first}")
+        what = self.meta.get("features", self.meta.get("kind", self.kind))
+        return (f"{self.kind} feature store {self.root}: {what}, {len(names)} of {len(self.names)} samples, "
+                f"{self.dim}-d {self.features.dtype}, names unique, values finite")
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), D) float32 features of ``rows``."""
+        return np.asarray(self.features[rows], dtype=np.float32)
+
     def rows_for(self, names: Sequence[str]) -> np.ndarray:
         """Row of each name; names missing from the store are one error with their count and the first few."""
         missing = [name for name in names if name not in self.index]
@@ -87,3 +116,51 @@ class FeatureStore:
 
     def row(self, index: int) -> np.ndarray:
         return np.array(self.features[index], dtype=np.float32)
+
+
+class StoreGroup:
+    """Several stores of the same samples read as one: each sample's rows concatenated or averaged."""
+
+    def __init__(self, stores: Sequence[FeatureStore], combine: str = "concat") -> None:
+        if combine not in COMBINE:
+            raise InputError(f"unknown combination {combine!r}: expected one of {', '.join(COMBINE)}")
+        dims = {store.dim for store in stores}
+        if combine == "mean" and len(dims) > 1:
+            raise InputError(f"feature stores {', '.join(str(store.root) for store in stores)}: cannot average "
+                             f"features of different widths {sorted(dims)}")
+        self.stores, self.combine, self.kind = list(stores), combine, stores[0].kind
+        self.root = " + ".join(str(store.root) for store in stores)
+
+    @property
+    def dim(self) -> int:
+        return sum(store.dim for store in self.stores) if self.combine == "concat" else self.stores[0].dim
+
+    def rows_for(self, names: Sequence[str]) -> np.ndarray:
+        """(len(names), number of stores): each name's row in every store."""
+        return np.stack([store.rows_for(names) for store in self.stores], axis=1)
+
+    def check(self, names: Sequence[str]) -> str:
+        return "; ".join(store.check(names) for store in self.stores) + f" ({self.combine}: {self.dim}-d)"
+
+    check_dim = FeatureStore.check_dim
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), D) float32 features of ``rows`` (one column per store)."""
+        parts = [store.gather(rows[:, column]) for column, store in enumerate(self.stores)]
+        return np.concatenate(parts, axis=1) if self.combine == "concat" else np.mean(parts, axis=0)
+
+    def row(self, rows: np.ndarray) -> np.ndarray:
+        return self.gather(rows[None])[0]
+
+
+COMBINE = ("concat", "mean")
+
+
+def open_feature_stores(roots: str | os.PathLike | Sequence[str | os.PathLike], kind: str,
+                        combine: str = "concat") -> FeatureStore | StoreGroup:
+    """One store, or several (a list of folders) read as one ``StoreGroup``."""
+    if isinstance(roots, (str, os.PathLike)):
+        return FeatureStore(roots, kind)
+    if not roots:
+        raise InputError(f"no {kind} feature store given")
+    return StoreGroup([FeatureStore(root, kind) for root in roots], combine)

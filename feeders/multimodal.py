@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from engine.errors import CORRUPT_FILE_ERRORS, InputError
 from engine.fileio import one_line
-from feeders.feature_store import FeatureStore
+from feeders.feature_store import FeatureStore, StoreGroup
 
 EMPTY = np.zeros(0, dtype=np.float32)
 
@@ -36,7 +36,7 @@ class MultimodalDataset(Dataset):
 
     def __init__(self, skeleton: Dataset, rgb_store: FeatureStore | None = None, rgb_images: str | None = None,
                  rgb_preprocess: Callable[[Image.Image], torch.Tensor] | None = None,
-                 text_store: FeatureStore | None = None) -> None:
+                 text_store: FeatureStore | StoreGroup | None = None) -> None:
         self.skeleton = skeleton
         names = list(skeleton.sample_name)
         self.rgb_store, self.text_store = rgb_store, text_store

@@ -10,13 +10,17 @@ Backends:
   ``AutoModelForImageTextToText``; each question goes through the processor's chat template as one user turn
   holding the image and the text, and only the newly generated tokens are decoded.
 
+``generate`` also returns what the features are made of: the answer's token ids and, when asked, one layer's
+hidden state at each generation step (the state that emitted each answer token).
+
 Decoding is greedy. Weights come from the Hub or a local folder (``save_pretrained`` layout);
-``trust_remote_code`` stays False unless the caller asks for it. On CUDA the model runs in float16, on the
-CPU in float32.
+``trust_remote_code`` stays False unless the caller asks for it. On CUDA the model runs in float16 (or the
+``dtype`` asked for, e.g. bfloat16), on the CPU in float32.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +37,16 @@ from transformers import (
 from engine.errors import InputError
 
 
+@dataclass
+class Generation:
+    """One batch's generation: answers, their token ids, and optionally one layer's hidden state per step."""
+
+    answers: list[str]
+    tokens: torch.Tensor           # (B, T) the answer part of generate's output (see ``answer_tokens``), pad after EOS
+    valid: torch.Tensor            # (B, S) per generation step: True up to and including each answer's EOS
+    states: torch.Tensor | None    # (B, S, H) float32 hidden states that emitted each step's token, or None
+
+
 class VisualQuestionAnswerer(ABC):
     """A loaded model and its processor; ``answer`` asks one question about each image."""
 
@@ -42,17 +56,40 @@ class VisualQuestionAnswerer(ABC):
     def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20) -> None:
         self.model, self.processor, self.max_new_tokens = model.eval(), processor, max_new_tokens
 
+    @property
+    def pad_id(self) -> int:
+        """The id that pads finished answers (the tokenizer's pad, else 0)."""
+        pad = self.model.generation_config.pad_token_id
+        if pad is None:
+            pad = getattr(getattr(self.processor, "tokenizer", None), "pad_token_id", None)
+        return int(pad[0] if isinstance(pad, list) else pad or 0)
+
     def answer(self, images: list[Image.Image], questions: list[str]) -> list[str]:
         """The answer to ``questions[i]`` about ``images[i]``, for every i."""
-        if len(images) != len(questions):
-            raise ValueError(f"{len(images)} images but {len(questions)} questions")
-        if not images:
-            return []
+        return self.generate(images, questions).answers if images else []
+
+    def generate(self, images: list[Image.Image], questions: list[str], layer: int | None = None) -> Generation:
+        """Greedy answers to ``questions[i]`` about ``images[i]``; ``layer`` (0 = embeddings, -1 = last) adds
+        that layer's hidden states."""
+        if len(images) != len(questions) or not images:
+            raise ValueError(f"expected as many questions as images, at least one: {len(images)} and {len(questions)}")
         inputs = self.inputs(images, questions).to(self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
-            tokens = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens)
-        return [text.strip() for text in self.processor.batch_decode(self.answer_tokens(tokens, inputs),
-                                                                     skip_special_tokens=True)]
+            out = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+                                      output_hidden_states=layer is not None, return_dict_in_generate=True)
+        tokens = self.answer_tokens(out.sequences, inputs)
+        answers = [text.strip() for text in self.processor.batch_decode(tokens, skip_special_tokens=True)]
+        steps = out.sequences[:, self.prompt_length(inputs):]
+        eos = self.model.generation_config.eos_token_id
+        is_eos = torch.isin(steps, torch.tensor([] if eos is None else eos, dtype=torch.long, device=steps.device))
+        valid = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
+        states = None
+        if layer is not None:
+            layers = len(out.hidden_states[0])
+            if not -layers <= layer < layers:
+                raise InputError(f"--layer {layer}: the model has {layers} hidden-state layers (0 = embeddings)")
+            states = torch.cat([step[layer][:, -1:] for step in out.hidden_states], dim=1).float()
+        return Generation(answers, tokens.cpu(), valid.cpu(), None if states is None else states.cpu())
 
     @abstractmethod
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
@@ -62,9 +99,16 @@ class VisualQuestionAnswerer(ABC):
         """The part of ``generate``'s output that is the answer."""
         return tokens
 
+    def prompt_length(self, inputs: BatchFeature) -> int:
+        """How many leading positions of ``generate``'s output were given, not generated."""
+        return inputs["input_ids"].shape[1]
+
 
 class BlipAnswerer(VisualQuestionAnswerer):
     """BLIP VQA: the question is encoded against the image and the decoder generates only the answer.
+
+    Its answer tokens start with the decoder's [DEC] token, as ``generate`` returns them and as the public MMCL
+    script stored them.
 
     As in BLIP's own code, the decoder attends to every question position, padding included, so a batch
     mixing questions of different lengths may answer slightly differently than one question at a time.
@@ -75,6 +119,9 @@ class BlipAnswerer(VisualQuestionAnswerer):
 
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
         return self.processor(images=images, text=questions, padding=True, return_tensors="pt")
+
+    def prompt_length(self, inputs: BatchFeature) -> int:
+        return 1  # the decoder starts from its [DEC] token; the question goes through the encoder
 
 
 class ChatAnswerer(VisualQuestionAnswerer):
@@ -99,7 +146,7 @@ class ChatAnswerer(VisualQuestionAnswerer):
                                                   processor_kwargs={"padding": True})
 
     def answer_tokens(self, tokens: torch.Tensor, inputs: BatchFeature) -> torch.Tensor:
-        return tokens[:, inputs["input_ids"].shape[1]:]
+        return tokens[:, self.prompt_length(inputs):]
 
 
 BACKENDS: dict[str, type[VisualQuestionAnswerer]] = {"blip": BlipAnswerer, "image-text-to-text": ChatAnswerer}
@@ -129,13 +176,15 @@ def from_pretrained(loader: Any, source: str, **options: Any) -> Any:
 
 
 def load_answerer(model: str, backend: str = "blip", device: str | None = None, max_new_tokens: int = 20,
-                  local_files_only: bool = False, trust_remote_code: bool = False) -> VisualQuestionAnswerer:
-    """Load ``model`` (Hub id or local folder) for ``backend``, in eval mode on ``device`` (see ``resolve_device``)."""
+                  local_files_only: bool = False, trust_remote_code: bool = False,
+                  dtype: torch.dtype | None = None) -> VisualQuestionAnswerer:
+    """Load ``model`` (Hub id or local folder) for ``backend``, in eval mode on ``device`` (see ``resolve_device``),
+    in ``dtype`` (default: float16 on CUDA, float32 on the CPU)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     kind, where = BACKENDS[backend], resolve_device(device)
     options = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
     processor = from_pretrained(kind.processor_class, model, **options)
-    dtype = torch.float16 if where.type == "cuda" else torch.float32
+    dtype = dtype or (torch.float16 if where.type == "cuda" else torch.float32)
     network = from_pretrained(kind.model_class, model, dtype=dtype, **options).to(where)
     return kind(network, processor, max_new_tokens)

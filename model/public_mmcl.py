@@ -3,7 +3,8 @@
 Their model keeps the CTR-GCN keys at the top level and adds ``mlp.*`` (FRM's Φ, fed 3 generated token
 ids), ``PosMatrix`` / ``NegMatrix`` (FRM's class-wise scales), ``FAM_Aligh.mlp.*`` (FAM's projection) and
 ``inception_v3.*`` (the trainable RGB encoder). Ours nests them as ``backbone.*``, ``frm.phi.*``,
-``frm.pos`` / ``frm.neg``, ``fam.mlp.*`` and ``rgb_encoder.net.*``.
+``frm.pos`` / ``frm.neg``, ``fam.mlp.*`` and ``rgb_encoder.net.*``. Trained on a ``token-ids`` text store
+(``llm_features.answer_questions --features token-ids``, 3 ids), our Φ has their shape and their FRM maps as is.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it."""
+"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it; tiny VLMs and strips to ask them about."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,3 +60,27 @@ def write_config(tmp_path: Path, dataset_dir: Path, **overrides) -> Path:
 def make_config(dataset_dir):
     """``make_config(folder, **overrides)``: write a config for the tiny dataset into ``folder``."""
     return lambda folder, **overrides: write_config(folder, dataset_dir, **overrides)
+
+
+@pytest.fixture(scope="session")
+def blip_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised BLIP VQA model and its processor, saved as a local model folder."""
+    from tests.tiny_vlms import save_tiny_blip  # transformers loads only for the tests that need it
+
+    return save_tiny_blip(tmp_path_factory.mktemp("blip"))
+
+
+@pytest.fixture(scope="session")
+def llava_dir(tmp_path_factory) -> Path:
+    """A tiny randomly initialised LLaVA (CLIP vision + Llama text) with a word-level tokenizer and chat template."""
+    from tests.tiny_vlms import save_tiny_llava
+
+    return save_tiny_llava(tmp_path_factory.mktemp("llava"))
+
+
+@pytest.fixture
+def strips(tmp_path) -> dict[str, Path]:
+    """Five strip JPEGs (``tests.tiny_vlms.NAMES``) and a names file listing them."""
+    from tests.tiny_vlms import NAMES, write_strips
+
+    return write_strips(tmp_path, NAMES)

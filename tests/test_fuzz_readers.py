@@ -25,8 +25,8 @@ from feeders.multimodal import read_strip
 from feeders.ntu import NTUFeeder
 from feeders.prepared import split_paths, write_prepared_split
 from feeders.ucla import read_json_folder
-from llm_features.answer_questions import answered
 from llm_features.encode_answers import read_answers
+from llm_features.prompt_run import answered_rows
 from model.ctrgcn import Model
 from tests.fuzzing import fuzz_reader
 from tests.ntu_fixtures import realistic_frames, sample_name, skeleton_text
@@ -134,7 +134,7 @@ def test_answers_files(tmp_path):
     rows = [{"name": name, "question": "describe-person", "answer": f"a person {name}"} for name in "abcd"]
     valid = "".join(json.dumps(row) + "\n" for row in rows).encode()
     fuzz_reader(tmp_path / "answers.jsonl", valid, read_answers, seed=11)
-    fuzz_reader(tmp_path / "answers.jsonl", valid, lambda path: answered(path, "describe-person"), seed=12)
+    fuzz_reader(tmp_path / "answers.jsonl", valid, lambda path: answered_rows(path, "describe-person"), seed=12)
 
 
 def test_yaml_configs(tmp_path):
