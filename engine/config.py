@@ -51,6 +51,8 @@ DEFAULTS: dict[str, Any] = {
     "num_epoch": 65,
     "weight_decay": 0.0004,
     "lr_decay_rate": 0.1,
+    "lr_scheduler": "step",
+    "lr_ratio": 0.001,
     "warm_up_epoch": 5,
     "resume": None,
     "overwrite": False,
@@ -169,12 +171,14 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("batch_size", "test_batch_size", "eval_interval"):
         if config[key] == 0:
             raise InputError(f"config key {key!r}: must be at least 1")
-    for key in ("base_lr", "weight_decay", "lr_decay_rate"):
+    for key in ("base_lr", "weight_decay", "lr_decay_rate", "lr_ratio"):
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool):
             raise InputError(f"config key {key!r}: expected a number, got {config[key]!r}")
     for key in _DICT_KEYS:
         if not isinstance(config[key], dict):
             raise InputError(f"config key {key!r}: expected a mapping, got {config[key]!r}")
+    if config["lr_scheduler"] not in ("step", "cosine"):
+        raise InputError(f"config key 'lr_scheduler': expected step or cosine, got {config['lr_scheduler']!r}")
     if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
         raise InputError(f"config key 'optimizer': expected SGD, Adam or AdamW, got {config['optimizer']!r}")
     if not all(isinstance(k, int) for k in config["show_topk"]) or not config["show_topk"]:
