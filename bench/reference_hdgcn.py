@@ -1,20 +1,22 @@
 """Straightforward HD-GCN: one module per hierarchy layer, subset and TCN branch, as the public code is written.
 
 The baseline of ``bench.bench_hdgcn`` and the oracle of the equivalence tests: same maths and the same
-parameter and buffer names as ``model.hdgcn.Model``, without any fusion.
+parameter and buffer names as ``model.hdgcn.Model``, without any fusion. The units and TCNs are those of
+``bench.reference_ctrgcn`` with HD-GCN's temporal convolution (``model.hdgcn.BiasedConvBN``).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from bench.reference_ctrgcn import TemporalConv
-from model.hdgcn import resolve_hierarchy
-from model.init import bn_init, classifier_init, init_convs_and_bns, init_temporal
+from bench.reference_ctrgcn import TCNGCNUnit
+from model.hdgcn import BiasedConvBN, resolve_hierarchy
+from model.init import bn_init, classifier_init, init_convs_and_bns
 
 
 def conv_bn(in_channels: int, out_channels: int, relu: bool = False) -> nn.Sequential:
@@ -40,7 +42,7 @@ class EdgeConv(nn.Module):
         squares = (x ** 2).sum(1, keepdim=True)
         distance = -squares - (-2 * torch.matmul(x.transpose(1, 2), x)) - squares.transpose(1, 2)  # (N, V, V)
         neighbours = distance.topk(self.k, dim=-1).indices  # (N, V, k)
-        n, c, v = x.shape
+        n = x.shape[0]
         gathered = torch.stack([x[i][:, neighbours[i]] for i in range(n)])  # (N, C, V, k)
         centre = x.unsqueeze(-1).expand(-1, -1, -1, self.k)
         y = self.conv(torch.cat((gathered - centre, centre), dim=1)).max(-1).values
@@ -52,7 +54,7 @@ class AttentionOverLayers(nn.Module):
 
     def __init__(self, channels: int, groups: tuple[tuple[int, ...], ...]) -> None:
         super().__init__()
-        self.layers = [list(inner) + list(outer) for inner, outer in zip(groups[:-1], groups[1:])]
+        self.layers = [list(inner) + list(outer) for inner, outer in pairwise(groups)]
         inter = channels // 4
         self.conv_down = conv_bn(channels, inter, relu=True)
         self.edge_conv = EdgeConv(inter, k=3)
@@ -98,61 +100,6 @@ class HDGraphConv(nn.Module):
         return torch.relu(self.bn(out) + self.down(x))
 
 
-class BiasedTemporalConv(nn.Module):
-    """(kernel x 1) convolution without bias, a separate ``bias`` (1, C, 1, 1), then BatchNorm."""
-
-    def __init__(self, channels: int, kernel_size: int, stride: int, dilation: int) -> None:
-        super().__init__()
-        pad = (kernel_size - 1) * dilation // 2
-        self.conv = nn.Conv2d(channels, channels, (kernel_size, 1), padding=(pad, 0), stride=(stride, 1),
-                              dilation=(dilation, 1), bias=False)
-        self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
-        self.bn = nn.BatchNorm2d(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.conv(x) + self.bias)
-
-
-class MultiScaleTCN(nn.Module):
-    """Two dilated branches, a max-pool branch and a 1x1 branch, each run on its own and concatenated."""
-
-    def __init__(self, channels: int, stride: int = 1) -> None:
-        super().__init__()
-        width = channels // 4
-        self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                          BiasedTemporalConv(width, 5, stride, dilation))
-            for dilation in (1, 2)
-        )
-        self.branches.append(nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                                           nn.MaxPool2d((3, 1), (stride, 1), (1, 0)), nn.BatchNorm2d(width)))
-        self.branches.append(nn.Sequential(nn.Conv2d(channels, width, 1, stride=(stride, 1)), nn.BatchNorm2d(width)))
-        init_temporal(self)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
-
-
-class Unit(nn.Module):
-    """``ReLU(tcn1(gcn1(x)) + residual(x))``."""
-
-    def __init__(self, gcn: HDGraphConv, in_channels: int, out_channels: int, stride: int = 1,
-                 residual: bool = True) -> None:
-        super().__init__()
-        self.gcn1 = gcn
-        self.tcn1 = MultiScaleTCN(out_channels, stride)
-        self.has_residual = residual
-        if residual and (in_channels != out_channels or stride != 1):
-            self.residual = TemporalConv(in_channels, out_channels, stride=stride)
-            init_convs_and_bns(self.residual)
-        else:
-            self.residual = nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.tcn1(self.gcn1(x))
-        return torch.relu(y + self.residual(x)) if self.has_residual else torch.relu(y)
-
-
 class Model(nn.Module):
     """Reference HD-GCN with the constructor of ``model.hdgcn.Model``."""
 
@@ -170,7 +117,8 @@ class Model(nn.Module):
         strides = (1, 1, 1, 1, 2, 1, 1, 2, 1, 1)
         for i, stride in enumerate(strides):
             gcn = HDGraphConv(widths[i], widths[i + 1], adjacency, groups, attention=i > 0)
-            self.add_module(f"l{i + 1}", Unit(gcn, widths[i], widths[i + 1], stride, residual=i > 0))
+            self.add_module(f"l{i + 1}", TCNGCNUnit(gcn, widths[i], widths[i + 1], stride, residual=i > 0,
+                                                    temporal=BiasedConvBN))
         self.fc = nn.Linear(4 * b, num_class)
         classifier_init(self.fc)
         bn_init(self.data_bn, 1.0)

@@ -35,9 +35,9 @@ from engine.fileio import atomic_path
 from engine.metrics import topk_accuracy
 from ensemble.labels import labels_from_names, resolve_labels
 from ensemble.presets import BENCHMARKS, PRESETS, UPSTREAM_STREAMS, describe_presets
-from feeders.subset import read_names_file
 from ensemble.scores import Streams, load_streams
 from ensemble.search import fuse, search_weights
+from feeders.subset import read_names_file
 
 
 def start_weights(count: int, weights: list[float] | None, preset: str | None,

@@ -8,6 +8,8 @@ edges back. ``A`` is (L, 3, V, V).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,7 +21,7 @@ Groups = tuple[tuple[int, ...], ...]
 def hierarchical_adjacency(groups: Sequence[Sequence[int]], num_node: int) -> np.ndarray:
     """The (L, 3, V, V) adjacency of 0-based joint ``groups`` (L + 1 of them)."""
     layers = []
-    for inner, outer in zip(groups[:-1], groups[1:]):
+    for inner, outer in pairwise(groups):
         forward = [(i, j) for i in inner for j in outer]
         layers.append(np.stack((
             edge2mat([(i, i) for i in (*inner, *outer)], num_node),
@@ -37,10 +39,10 @@ class HierarchicalGraph:
 
     num_node: int
     #: 1-based joint groups per centre of mass, from the centre outwards.
-    GROUPS: Mapping[int, Groups]
+    GROUPS: ClassVar[Mapping[int, Groups]]
     default_com: int
 
-    def __init__(self, CoM: int | None = None, labeling_mode: str = "spatial") -> None:  # noqa: N803 (public key)
+    def __init__(self, CoM: int | None = None, labeling_mode: str = "spatial") -> None:
         com = self.default_com if CoM is None else CoM
         if labeling_mode != "spatial":
             raise ValueError(f"graph labeling_mode {labeling_mode!r} is not supported (use 'spatial')")

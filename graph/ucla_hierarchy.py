@@ -3,7 +3,9 @@
 The public HD-GCN repository ships this layout only compiled (``graph/__pycache__``); the groups are those
 of its ``get_groups(dataset='UCLA')``. Centre 2 gives five layers, centres 1 and 3 six.
 """
-from graph.hierarchy import HierarchicalGraph
+from typing import ClassVar
+
+from graph.hierarchy import Groups, HierarchicalGraph
 
 
 class Graph(HierarchicalGraph):
@@ -11,7 +13,7 @@ class Graph(HierarchicalGraph):
 
     num_node = 20
     default_com = 2
-    GROUPS = {
+    GROUPS: ClassVar[dict[int, Groups]] = {
         1: ((1,), (2, 13, 17), (3, 14, 18), (4, 5, 9, 15, 19), (6, 10, 16, 20), (7, 11), (8, 12)),
         2: ((2,), (1, 3), (4, 5, 9, 13, 17), (6, 10, 14, 18), (7, 11, 15, 19), (8, 12, 16, 20)),
         3: ((3,), (2, 4, 5, 9), (1, 6, 10), (7, 11, 13, 17), (8, 12, 14, 18), (15, 19), (16, 20)),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import partial
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,7 @@ class HierarchyAttention(nn.Module):
         self.aggregate = nn.Conv1d(channels // 4, channels, 1)
         num_node = sum(len(group) for group in groups)
         members = torch.zeros(len(groups) - 1, num_node)  # 0/1 and counts: exact in every dtype
-        for layer, (inner, outer) in enumerate(zip(groups[:-1], groups[1:])):
+        for layer, (inner, outer) in enumerate(pairwise(groups)):
             members[layer, [*inner, *outer]] = 1.0
         self.register_buffer("members", members, persistent=False)
         self.register_buffer("counts", members.sum(-1), persistent=False)
@@ -200,7 +201,7 @@ class HDGraphConv(nn.Module):
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """The layers summed, or weighted by the attention, (N, C_out, T, V)."""
         spread, edges = self.layer_features(x)
-        n, layers, width, t, v = spread.shape
+        n, _, width, t, v = spread.shape
         if self.aha is None:
             graph_part, edge_part = spread.sum(1), edges.sum(1)
         else:

@@ -1,6 +1,8 @@
 """HD-GCN backbone: hierarchical graphs, public state-dict contract, equivalence with the plain reference."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
 from model.hdgcn import Model
 from model.registry import build_backbone
 from tests.test_ctrgcn import calibrate, perturbed
+from tools.complexity import main as complexity_main
 
 UCLA = {"graph": "graph.ucla_hierarchy.Graph", "num_point": 20, "num_person": 1}
 SMALL = {"num_class": 7, "base_channel": 16}
@@ -140,3 +143,9 @@ def test_registry_and_errors():
         Model(adaptive=False)
     with pytest.raises(InputError, match="num_point=25"):
         Model(graph="graph.ucla_hierarchy.Graph")
+
+
+def test_complexity_command_on_the_hd_joint_config(capsys):
+    config = Path(__file__).resolve().parents[1] / "config" / "nturgbd120-cross-subject" / "hd_joint.yaml"
+    assert complexity_main(["--config", str(config)]) == 0
+    assert "hdgcn" in (out := capsys.readouterr().out) and "1,675,400 parameters, 1.812 GMACs per sample" in out
