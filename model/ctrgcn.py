@@ -6,7 +6,7 @@ with ``strict=True``; the maths is the same. The forward pass is reorganised for
 means are taken before the embedding convolutions, ``alpha`` scales conv4's weights instead of its output,
 the subsets are aggregated by accumulated batched matrix products without copying the features, the four
 entry convolutions of the multi-scale TCN run as one, and 1x1 convolutions are batched matrix products.
-The building blocks are shared with the TD-GCN backbone (``model/tdgcn.py``).
+The building blocks are shared with the TD-GCN and HD-GCN backbones (``model/tdgcn.py``, ``model/hdgcn.py``).
 """
 from __future__ import annotations
 
