@@ -5,7 +5,7 @@ parameter names as ``model.ctrgcn.Model``, without any fusion.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,14 +77,18 @@ class TemporalConv(nn.Module):
 
 
 class MultiScaleTCN(nn.Module):
-    """Two dilated branches, a max-pool branch and a 1x1 branch, each run on its own and concatenated."""
+    """Two dilated branches, a max-pool branch and a 1x1 branch, each run on its own and concatenated.
 
-    def __init__(self, channels: int, kernel_size: int = 5, stride: int = 1) -> None:
+    ``temporal`` builds the dilated convolutions from (in, out, kernel_size, stride, dilation).
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 5, stride: int = 1,
+                 temporal: Callable[..., nn.Module] = TemporalConv) -> None:
         super().__init__()
         width = channels // 4
         self.branches = nn.ModuleList(
             nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                          TemporalConv(width, width, kernel_size, stride, dilation))
+                          temporal(width, width, kernel_size, stride, dilation))
             for dilation in (1, 2)
         )
         self.branches.append(nn.Sequential(nn.Conv2d(channels, width, 1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
@@ -97,13 +101,13 @@ class MultiScaleTCN(nn.Module):
 
 
 class TCNGCNUnit(nn.Module):
-    """``ReLU(tcn1(gcn1(x)) + residual(x))``."""
+    """``ReLU(tcn1(gcn1(x)) + residual(x))`` around the graph convolution ``gcn``."""
 
-    def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, stride: int = 1,
-                 residual: bool = True, adaptive: bool = True) -> None:
+    def __init__(self, gcn: nn.Module, in_channels: int, out_channels: int, stride: int = 1,
+                 residual: bool = True, temporal: Callable[..., nn.Module] = TemporalConv) -> None:
         super().__init__()
-        self.gcn1 = UnitGCN(in_channels, out_channels, adjacency, adaptive)
-        self.tcn1 = MultiScaleTCN(out_channels, stride=stride)
+        self.gcn1 = gcn
+        self.tcn1 = MultiScaleTCN(out_channels, stride=stride, temporal=temporal)
         self.has_residual = residual
         if residual and (in_channels != out_channels or stride != 1):
             self.residual = TemporalConv(in_channels, out_channels, stride=stride)
@@ -129,16 +133,10 @@ class Model(nn.Module):
         self.num_point = num_point
         self.data_bn = nn.BatchNorm1d(num_person * in_channels * num_point)
         b = base_channel
-        self.l1 = TCNGCNUnit(in_channels, b, adjacency, residual=False, adaptive=adaptive)
-        self.l2 = TCNGCNUnit(b, b, adjacency, adaptive=adaptive)
-        self.l3 = TCNGCNUnit(b, b, adjacency, adaptive=adaptive)
-        self.l4 = TCNGCNUnit(b, b, adjacency, adaptive=adaptive)
-        self.l5 = TCNGCNUnit(b, 2 * b, adjacency, stride=2, adaptive=adaptive)
-        self.l6 = TCNGCNUnit(2 * b, 2 * b, adjacency, adaptive=adaptive)
-        self.l7 = TCNGCNUnit(2 * b, 2 * b, adjacency, adaptive=adaptive)
-        self.l8 = TCNGCNUnit(2 * b, 4 * b, adjacency, stride=2, adaptive=adaptive)
-        self.l9 = TCNGCNUnit(4 * b, 4 * b, adjacency, adaptive=adaptive)
-        self.l10 = TCNGCNUnit(4 * b, 4 * b, adjacency, adaptive=adaptive)
+        widths = [in_channels, b, b, b, b, 2 * b, 2 * b, 2 * b, 4 * b, 4 * b, 4 * b]
+        for i, stride in enumerate((1, 1, 1, 1, 2, 1, 1, 2, 1, 1)):
+            gcn = UnitGCN(widths[i], widths[i + 1], adjacency, adaptive)
+            self.add_module(f"l{i + 1}", TCNGCNUnit(gcn, widths[i], widths[i + 1], stride, residual=i > 0))
         self.fc = nn.Linear(4 * b, num_class)
         classifier_init(self.fc)
         bn_init(self.data_bn, 1.0)
@@ -151,7 +149,7 @@ class Model(nn.Module):
         n, c, t, v, m = x.shape
         x = self.data_bn(x.permute(0, 4, 3, 1, 2).contiguous().view(n, m * v * c, t))
         x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).contiguous().view(n * m, c, t, v)
-        for unit in (self.l1, self.l2, self.l3, self.l4, self.l5, self.l6, self.l7, self.l8, self.l9, self.l10):
-            x = unit(x)
+        for i in range(1, 11):
+            x = getattr(self, f"l{i}")(x)
         x = x.view(n, m, x.shape[1], -1).mean(3).mean(1)
         return self.fc(self.drop_out(x))

@@ -53,6 +53,8 @@ DEFAULTS: dict[str, Any] = {
     "num_epoch": 65,
     "weight_decay": 0.0004,
     "lr_decay_rate": 0.1,
+    "lr_scheduler": "step",
+    "lr_ratio": 0.001,
     "warm_up_epoch": 5,
     "resume": None,
     "overwrite": False,
@@ -187,9 +189,14 @@ def _problems(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield key, f"expected a non-negative integer, got {value!r}"
         elif value == 0 and key in ("batch_size", "test_batch_size", "eval_interval"):
             yield key, "must be at least 1"
-    for key in ("base_lr", "weight_decay", "lr_decay_rate"):
+    for key in ("base_lr", "weight_decay", "lr_decay_rate", "lr_ratio"):
         if not isinstance(config[key], (int, float)) or isinstance(config[key], bool):
             yield key, f"expected a number, got {config[key]!r}"
+    for key in _DICT_KEYS:
+        if not isinstance(config[key], dict):
+            yield key, f"expected a mapping, got {config[key]!r}"
+    if config["lr_scheduler"] not in ("step", "cosine"):
+        yield "lr_scheduler", f"expected step or cosine, got {config['lr_scheduler']!r}"
     if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
         yield "optimizer", f"expected SGD, Adam or AdamW, got {config['optimizer']!r}"
     for key in ("show_topk", "step", "device"):

@@ -3,12 +3,20 @@
     python ensemble/ensemble.py --scores J.npz B.npz JM.npz BM.npz --preset ctrgcn-4s
     python -m ensemble.ensemble --scores F [F ...] [--weights W [W ...] | --preset NAME]
         [--labels PATH [--split test]] [--search-scores H [H ...]] [--out fused.npz [--overwrite]]
+    python ensemble/ensemble.py --J_Score J.pkl --B_Score B.pkl --JM_Score JM.pkl --BM_Score BM.pkl \
+        --HDJ_Score HDJ.pkl --HDB_Score HDB.pkl --val_sample NTU120_XSub_Val.txt --benchmark NTU120XSub
 
 Score files are our ``.npz`` (preferred) or the public ``.pkl``; rows are matched by sample name to the
 first file's order. Labels come from ``--labels`` (a prepared folder or CTR-GCN npz), else from the npz
 files, else from NTU sample names (action id - 1). Without weights or a preset every stream weighs 1.
 ``--search-scores`` takes the same streams scored on held-out data (never the test set): the weights are
 searched there (starting from the given weights), printed, and then applied to ``--scores``.
+
+The upstream MMCL command works as written: ``--J_Score`` ... ``--HDB_Score`` name the streams (any may be
+left out), ``--val_sample`` lists the test samples (labels from their NTU or NW-UCLA names) and
+``--benchmark`` picks the published weights (NTU120XSub) of the streams given; the other benchmarks have
+none, so they need ``--weights``, ``--preset`` or ``--search-scores``. Unlike upstream, rows are matched
+by sample name, never by position.
 """
 from __future__ import annotations
 
@@ -25,22 +33,34 @@ import numpy as np
 from engine.errors import InputError, command
 from engine.fileio import atomic_path
 from engine.metrics import topk_accuracy
-from ensemble.labels import resolve_labels
-from ensemble.presets import PRESETS, describe_presets
+from ensemble.labels import labels_from_names, resolve_labels
+from ensemble.presets import BENCHMARKS, PRESETS, UPSTREAM_STREAMS, describe_presets
 from ensemble.scores import Streams, load_streams
 from ensemble.search import fuse, search_weights
+from feeders.subset import read_names_file
 
 
-def start_weights(count: int, weights: list[float] | None, preset: str | None) -> tuple[np.ndarray, list[str]]:
-    """The weights asked for (``--weights``, ``--preset`` or all 1) and a tag per stream for the report."""
-    tags = [str(i + 1) for i in range(count)]
+def start_weights(count: int, weights: list[float] | None, preset: str | None,
+                  tags: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The weights asked for (``--weights``, ``--preset`` or all 1) and a tag per stream for the report.
+
+    With ``tags`` (streams named by the upstream options) a preset gives the weights of those streams.
+    """
     if preset is not None:
         if preset not in PRESETS:
             raise InputError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
-        weights, tags = list(PRESETS[preset].weights), list(PRESETS[preset].streams)
+        streams, preset_weights = PRESETS[preset].streams, PRESETS[preset].weights
+        if tags is not None:
+            absent = [tag for tag in tags if tag not in streams]
+            if absent:
+                raise InputError(f"preset {preset} has no weight for stream {absent[0]} (it has {' '.join(streams)})")
+            weights = [preset_weights[streams.index(tag)] for tag in tags]
+        else:
+            weights, tags = list(preset_weights), list(streams)
         what = f"preset {preset} ({' '.join(tags)})"
     else:
         what = "--weights"
+    tags = tags or [str(i + 1) for i in range(count)]
     if weights is None:
         return np.ones(count), tags
     if len(weights) != count:
@@ -103,9 +123,7 @@ def write_fused(path: Path, streams: Streams, fused: np.ndarray, labels: np.ndar
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=describe_presets(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--scores", nargs="+", required=True, metavar="F", help="score files (.npz or .pkl), one per stream"
-    )
+    parser.add_argument("--scores", nargs="+", metavar="F", help="score files (.npz or .pkl), one per stream")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
         "--weights", nargs="+", type=float, metavar="W", help="one weight per score file (default: all 1)"
@@ -121,7 +139,54 @@ def build_parser() -> argparse.ArgumentParser:
                         help="held-out score files of the same streams, same order: search the weights on them")
     parser.add_argument("--out", type=Path, metavar="FUSED_NPZ", help="write the fused scores to this .npz")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    upstream = parser.add_argument_group("the upstream MMCL command (instead of --scores)")
+    for tag in UPSTREAM_STREAMS:
+        upstream.add_argument(f"--{tag}_Score", metavar="F", help=f"score file of stream {tag}")
+    upstream.add_argument("--val_sample", metavar="NAMES_TXT",
+                          help="the test sample names, one per line: the samples fused and their labels")
+    upstream.add_argument("--benchmark", choices=list(BENCHMARKS),
+                          help="published weights (NTU120XSub only) and the class count to expect")
     return parser
+
+
+def score_files(args: argparse.Namespace) -> tuple[list[str], list[str] | None]:
+    """The score files and, if the upstream options named them, their stream tags."""
+    named = [(tag, getattr(args, f"{tag}_Score")) for tag in UPSTREAM_STREAMS if getattr(args, f"{tag}_Score")]
+    if args.scores and named:
+        raise InputError(f"give the score files with --scores or with --J_Score ... --HDB_Score, not both "
+                         f"(--{named[0][0]}_Score)")
+    if not args.scores and not named:
+        raise InputError("no score files: give --scores F ... or --J_Score ... --HDB_Score")
+    if args.scores:
+        return args.scores, None
+    return [path for _, path in named], [tag for tag, _ in named]
+
+
+def benchmark_preset(args: argparse.Namespace) -> str | None:
+    """The preset to use: ``--preset``, else the published one of ``--benchmark`` (an error if it has none)."""
+    if args.benchmark is None or args.preset is not None or args.weights is not None:
+        return args.preset
+    preset = BENCHMARKS[args.benchmark].preset
+    if preset is None and not args.search_scores:
+        raise InputError(f"--benchmark {args.benchmark} has no published weights: give --weights, --preset or "
+                         f"--search-scores (weights searched on held-out scores)")
+    return preset
+
+
+def sample_labels(args: argparse.Namespace, streams: Streams) -> np.ndarray:
+    """Labels of the fused rows: by name from ``--val_sample`` (which must list exactly the scored samples)."""
+    if args.val_sample is None:
+        return resolve_labels(streams, args.labels, args.split)
+    listed = read_names_file(args.val_sample)
+    scored = set(streams.names)
+    missing = [name for name in listed if name not in scored]
+    if missing:
+        raise InputError(f"{streams.paths[0]}: {len(missing)} samples of {args.val_sample} have no scores "
+                         f"(first: {missing[0]})")
+    if len(set(listed)) != len(scored):
+        extra = next(name for name in streams.names if name not in set(listed))
+        raise InputError(f"{streams.paths[0]}: sample {extra} is not in {args.val_sample}")
+    return labels_from_names(streams.names, args.val_sample)
 
 
 @command
@@ -129,9 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is not None and args.out.exists() and not args.overwrite:
         raise InputError(f"{args.out} exists: pass --overwrite to replace it")
-    weights, tags = start_weights(len(args.scores), args.weights, args.preset)
-    streams = load_streams(args.scores)
-    labels = resolve_labels(streams, args.labels, args.split)
+    paths, named_tags = score_files(args)
+    weights, tags = start_weights(len(paths), args.weights, benchmark_preset(args), named_tags)
+    streams = load_streams(paths)
+    if args.benchmark is not None and streams.num_class != BENCHMARKS[args.benchmark].num_class:
+        raise InputError(f"{streams.paths[0]}: {streams.num_class} classes, but --benchmark {args.benchmark} "
+                         f"has {BENCHMARKS[args.benchmark].num_class}")
+    labels = sample_labels(args, streams)
     if args.search_scores:
         weights = searched_weights(args.search_scores, streams, weights)
     fused = fuse(streams.scores, weights)

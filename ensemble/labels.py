@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -9,6 +10,10 @@ from engine.errors import InputError
 from ensemble.scores import Streams
 from feeders.skeleton_store import open_split
 from tools.ntu_layout import NAME_PATTERN
+
+#: NW-UCLA action ids (the ``aAA`` of ``aAA_sSS_eEE_vVV``) in label order: label = position.
+UCLA_ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
+UCLA_NAME = re.compile(r"a(\d+)_s\d+_e\d+_v\d+")
 
 
 def resolve_labels(streams: Streams, labels_path: str | os.PathLike | None = None, split: str = "test",
@@ -67,3 +72,16 @@ def labels_from_ntu_names(names: list[str], source: str | os.PathLike, hint: str
                              f"(SsssCcccPpppRrrrAaaa): {hint}")
         actions.append(int(match.group(5)))  # AAA, 1-based
     return np.array(actions, dtype=np.int64) - 1
+
+
+def labels_from_names(names: list[str], source: str | os.PathLike) -> np.ndarray:
+    """Labels of NTU names (action id − 1) or NW-UCLA names (``aAA_sSS_eEE_vVV``, the action's position)."""
+    if names and UCLA_NAME.fullmatch(names[0]):
+        labels = []
+        for name in names:
+            match = UCLA_NAME.fullmatch(name)
+            if match is None or int(match.group(1)) not in UCLA_ACTIONS:
+                raise InputError(f"{source}: sample {name} is not an NW-UCLA name of one of its 10 actions")
+            labels.append(UCLA_ACTIONS.index(int(match.group(1))))
+        return np.array(labels, dtype=np.int64)
+    return labels_from_ntu_names(names, source, "name the samples as NTU or NW-UCLA does")

@@ -23,6 +23,27 @@ PRESETS = {
 }
 
 
+@dataclass(frozen=True)
+class Benchmark:
+    """A ``--benchmark`` of the upstream ensemble script: its class count and published preset, if any."""
+
+    num_class: int
+    preset: str | None
+
+
+#: The upstream script's benchmark names (and NW-UCLA); only NTU120 X-Sub has published weights.
+BENCHMARKS = {
+    "NTU120XSub": Benchmark(120, "mmcl-ntu120-xsub-6s"),
+    "NTU120XSet": Benchmark(120, None),
+    "NTU60XSub": Benchmark(60, None),
+    "NTU60XView": Benchmark(60, None),
+    "NWUCLA": Benchmark(10, None),
+}
+
+#: The upstream script's score options, in its order: ``--J_Score`` ... ``--HDB_Score``.
+UPSTREAM_STREAMS = ("J", "B", "JM", "BM", "HDJ", "HDB")
+
+
 def describe_presets() -> str:
     """One line per preset for ``--help``: name, streams with their weights, where the weights come from."""
     lines = ["presets (score files in this order):"]

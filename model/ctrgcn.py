@@ -6,7 +6,7 @@ with ``strict=True``; the maths is the same. The forward pass is reorganised for
 means are taken before the embedding convolutions, ``alpha`` scales conv4's weights instead of its output,
 the subsets are aggregated by accumulated batched matrix products without copying the features, the four
 entry convolutions of the multi-scale TCN run as one, and 1x1 convolutions are batched matrix products.
-The building blocks are shared with the TD-GCN backbone (``model/tdgcn.py``).
+The building blocks are shared with the TD-GCN and HD-GCN backbones (``model/tdgcn.py``, ``model/hdgcn.py``).
 """
 from __future__ import annotations
 
@@ -34,8 +34,11 @@ GRAPHS: dict[str, type] = {
 GraphConvFactory = Callable[[int, int, np.ndarray, bool], nn.Module]
 
 
-def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = None) -> np.ndarray:
-    """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS` or an object with an ``A``."""
+def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = None, ndim: int = 3) -> np.ndarray:
+    """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS` or an object with an ``A``.
+
+    ``ndim=4`` accepts the (L, K, V, V) adjacency of a hierarchical graph object instead.
+    """
     if isinstance(graph, str):
         if graph not in GRAPHS:
             raise InputError(f"model_args.graph: unknown graph {graph!r}; known: {', '.join(GRAPHS)}")
@@ -44,8 +47,9 @@ def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = No
         except (TypeError, ValueError) as error:
             raise InputError(f"model_args.graph_args {dict(graph_args or {})!r}: {error}") from None
     adjacency = np.asarray(getattr(graph, "A", None), dtype=np.float32)
-    if adjacency.ndim != 3 or adjacency.shape[1] != adjacency.shape[2]:
-        raise InputError(f"model_args.graph: {graph!r} has no (K, V, V) adjacency 'A'")
+    if adjacency.ndim != ndim or adjacency.shape[-1] != adjacency.shape[-2]:
+        shape = "(K, V, V)" if ndim == 3 else "(L, K, V, V)"
+        raise InputError(f"model_args.graph: {graph!r} has no {shape} adjacency 'A'")
     return adjacency
 
 
@@ -226,17 +230,19 @@ class ConvBN(nn.Module):
 class MultiScaleTemporalConv(nn.Module):
     """Multi-scale TCN: dilated-conv branches, a max-pool branch and a 1x1 branch, concatenated.
 
-    Every branch opens with a 1x1 convolution of the same input; the four run as one convolution.
+    Every branch opens with a 1x1 convolution of the same input; the four run as one convolution. ``temporal``
+    builds the dilated convolutions (with BatchNorm) from (in, out, kernel_size, stride, dilation).
     """
 
-    def __init__(self, channels: int, kernel_size: int = 5, stride: int = 1, dilations: Sequence[int] = (1, 2)) -> None:
+    def __init__(self, channels: int, kernel_size: int = 5, stride: int = 1, dilations: Sequence[int] = (1, 2),
+                 temporal: Callable[..., nn.Module] = ConvBN) -> None:
         super().__init__()
         width = channels // (len(dilations) + 2)
         self.stride = stride
         self.branches = nn.ModuleList(
             nn.Sequential(
                 Pointwise(channels, width), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                ConvBN(width, width, kernel_size, stride, dilation),
+                temporal(width, width, kernel_size, stride, dilation),
             )
             for dilation in dilations
         )
@@ -260,13 +266,13 @@ class MultiScaleTemporalConv(nn.Module):
 
 
 class Unit(nn.Module):
-    """One GCN-TCN unit: ``ReLU(tcn1(gcn1(x)) + residual(x))``."""
+    """One GCN-TCN unit: ``ReLU(tcn1(gcn1(x)) + residual(x))``; ``temporal`` as in the multi-scale TCN."""
 
     def __init__(self, gcn: nn.Module, in_channels: int, out_channels: int, stride: int = 1,
-                 residual: bool = True) -> None:
+                 residual: bool = True, temporal: Callable[..., nn.Module] = ConvBN) -> None:
         super().__init__()
         self.gcn1 = gcn
-        self.tcn1 = MultiScaleTemporalConv(out_channels, stride=stride)
+        self.tcn1 = MultiScaleTemporalConv(out_channels, stride=stride, temporal=temporal)
         if not residual:
             self.residual = None
         elif in_channels == out_channels and stride == 1:
@@ -286,16 +292,22 @@ class GCNBackbone(nn.Module):
     """The ten-unit CTR-GCN trunk with data BN, person pooling and a linear classifier, for any graph conv.
 
     Input (N, C, T, V, M) or (N, T, V*C); ``forward`` gives logits (N, K), ``forward_features`` also the pooled
-    feature ``F_g`` (N, 4 * base_channel) before dropout.
+    feature ``F_g`` (N, 4 * base_channel) before dropout. ``first_graph_conv`` builds the first unit's graph
+    convolution if it differs, ``temporal`` the TCNs' dilated convolutions; subclasses whose graphs are
+    hierarchical set ``graph_ndim = 4``.
     """
+
+    graph_ndim = 3
 
     def __init__(
         self, graph_conv: GraphConvFactory, num_class: int = 60, num_point: int = 25, num_person: int = 2,
         graph: str | object = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
         in_channels: int = 3, drop_out: float = 0.0, adaptive: bool = True, base_channel: int = 64,
+        first_graph_conv: GraphConvFactory | None = None, temporal: Callable[..., nn.Module] = ConvBN,
     ) -> None:
         super().__init__()
-        adjacency = resolve_graph(graph, graph_args if graph_args is not None else {"labeling_mode": "spatial"})
+        adjacency = resolve_graph(graph, graph_args if graph_args is not None else {"labeling_mode": "spatial"},
+                                  self.graph_ndim)
         if adjacency.shape[-1] != num_point:
             raise InputError(f"model_args.num_point={num_point} but the graph has {adjacency.shape[-1]} joints")
         if base_channel <= 0 or base_channel % 8:
@@ -308,8 +320,8 @@ class GCNBackbone(nn.Module):
         self.unit_names = tuple(f"l{i}" for i in range(1, 11))
         for i, (name, stride) in enumerate(zip(self.unit_names, strides)):
             c_in, c_out = widths[i], widths[i + 1]
-            gcn = graph_conv(c_in, c_out, adjacency, adaptive)
-            self.add_module(name, Unit(gcn, c_in, c_out, stride=stride, residual=i > 0))
+            gcn = (first_graph_conv if i == 0 and first_graph_conv else graph_conv)(c_in, c_out, adjacency, adaptive)
+            self.add_module(name, Unit(gcn, c_in, c_out, stride=stride, residual=i > 0, temporal=temporal))
         self.fc = nn.Linear(base_channel * 4, num_class)
         classifier_init(self.fc)
         bn_init(self.data_bn, 1.0)

@@ -8,13 +8,15 @@ from typing import Any
 from torch import nn
 
 from engine.errors import InputError
-from model import ctrgcn, tdgcn
+from model import ctrgcn, hdgcn, tdgcn
 
 BACKBONES: dict[str, type[nn.Module]] = {
     "ctrgcn": ctrgcn.Model,
     "tdgcn": tdgcn.Model,
+    "hdgcn": hdgcn.Model,
     "model.ctrgcn.Model": ctrgcn.Model,
     "model.tdgcn.Model": tdgcn.Model,
+    "model.HDGCN.Model": hdgcn.Model,
 }
 
 

@@ -12,7 +12,9 @@ through their own ``preprocess`` and return one feature vector per sample.
   into the encoder's square input; ``layout='panels'`` encodes each panel and concatenates the features in
   time order (``panels × D`` wide).
 * ``inception_v3``: torchvision's Inception-V3, trained with everything else; its 1000-d logits are the feature,
-  as in the public MMCL code. ImageNet weights come from a local file when given.
+  as in the public MMCL code. ImageNet weights come from a local file when given. As torchvision's
+  ImageNet-pretrained model (which the public code builds with ``pretrained=True``), it first maps the
+  ImageNet-normalised input to the [-1, 1] scaling its weights were trained with (``transform_input``).
 """
 from __future__ import annotations
 
@@ -96,7 +98,7 @@ class InceptionV3Encoder(nn.Module):
         super().__init__()
         from torchvision.models import inception_v3
 
-        self.net = inception_v3(weights=None, aux_logits=False, init_weights=True)
+        self.net = inception_v3(weights=None, aux_logits=False, transform_input=True, init_weights=True)
         if weights_path:
             state = torch.load(weights_path, map_location="cpu", weights_only=True)
             state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")}

@@ -268,3 +268,74 @@ def test_command_runs_as_script_and_module(form, streams, tmp_path):
                           check=False)
     assert done.returncode == 0, done.stderr
     assert FUSED_LINE.search(done.stdout).group(4) == "40"
+
+
+# ------------------------------------------------------------------------ the upstream MMCL command
+UPSTREAM = ("J", "B", "JM", "BM", "HDJ", "HDB")
+
+
+def upstream_files(folder: Path, classes: int = 120, n: int = 60, seed: int = 3) -> tuple[list[str], np.ndarray,
+                                                                                        list[np.ndarray], Path]:
+    """Six upstream-style ``.pkl`` score files (dicts in the names file's order) and the names file."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(classes, size=n)
+    names = ntu_names(labels)
+    (folder / "val.txt").write_text("\n".join(names) + "\n")
+    scores = [rng.normal(size=(n, classes)).astype(np.float32) + 1.5 * np.eye(classes, dtype=np.float32)[labels]
+              for _ in UPSTREAM]
+    for tag, stream in zip(UPSTREAM, scores):
+        (folder / f"{tag}.pkl").write_bytes(pickle.dumps(dict(zip(names, stream))))
+    return names, labels, scores, folder / "val.txt"
+
+
+def upstream_top1(scores: list[np.ndarray], weights: tuple[float, ...], names_file: Path) -> float:
+    """The upstream script's computation: rows paired by position with the names file, labels from the names."""
+    labels = np.array([int(name[-3:]) - 1 for name in names_file.read_text().split()])
+    fused = sum(w * s.astype(np.float64) for w, s in zip(weights, scores))
+    return 100 * float(np.mean(fused.argmax(1) == labels))
+
+
+def test_upstream_command_as_written_even_with_rows_in_another_order(tmp_path, capsys):
+    from ensemble.presets import PRESETS
+    names, _, scores, val = upstream_files(tmp_path)
+    argv = [arg for tag in UPSTREAM for arg in (f"--{tag}_Score", tmp_path / f"{tag}.pkl")]
+    argv += ["--val_sample", val, "--benchmark", "NTU120XSub"]
+    code, out, _ = run(argv, capsys)
+    weights = PRESETS["mmcl-ntu120-xsub-6s"].weights
+    expected = round(upstream_top1(scores, weights, val), 2)
+    assert code == 0 and fused_numbers(out)[0] == [float(f"{w:.10g}") for w in weights]
+    assert fused_numbers(out)[1] == expected and 0 < expected < 100
+    order = np.random.default_rng(0).permutation(len(names))  # the B stream's rows come in another order
+    (tmp_path / "B.pkl").write_bytes(pickle.dumps({names[i]: scores[1][i] for i in order}))
+    assert fused_numbers(run(argv, capsys)[1])[1] == expected
+
+
+def test_upstream_streams_may_be_left_out_and_other_benchmarks_need_weights(tmp_path, capsys):
+    _, _, scores, val = upstream_files(tmp_path, classes=60)
+    two = ["--J_Score", tmp_path / "J.pkl", "--HDB_Score", tmp_path / "HDB.pkl", "--val_sample", val]
+    code, _, err = run([*two, "--benchmark", "NTU60XSub"], capsys)
+    assert code == 2 and err.startswith("error: --benchmark NTU60XSub has no published weights: give --weights")
+    code, out, _ = run([*two, "--benchmark", "NTU60XSub", "--weights", 0.3, 0.7], capsys)
+    assert code == 0 and fused_numbers(out)[1] == round(upstream_top1([scores[0], scores[5]], (0.3, 0.7), val), 2)
+    code, out, _ = run([*two, "--preset", "mmcl-ntu120-xsub-6s"], capsys)  # the preset's J and HDB weights
+    assert code == 0 and fused_numbers(out)[0] == [2.361693262, 5.0]
+    code, _, err = run([*two, "--benchmark", "NTU120XSub"], capsys)
+    assert code == 2 and "60 classes, but --benchmark NTU120XSub has 120" in err
+    code, _, err = run([*two, "--scores", tmp_path / "J.pkl"], capsys)
+    assert code == 2 and "not both" in err
+    (tmp_path / "short.txt").write_text("\n".join(val.read_text().split()[:-1]))
+    code, _, err = run([*two[:4], "--val_sample", tmp_path / "short.txt", "--weights", 1, 1], capsys)
+    assert code == 2 and "is not in" in err and "short.txt" in err
+
+
+def test_nw_ucla_names_give_labels(tmp_path, capsys):
+    actions = [1, 2, 3, 4, 5, 6, 8, 9, 11, 12]
+    names = [f"a{actions[i % 10]:02d}_s{i // 10 + 1:02d}_e00_v03" for i in range(30)]
+    labels = np.arange(30) % 10
+    scores = np.eye(10, dtype=np.float32)[labels]
+    scores[:3] = np.roll(scores[:3], 1, axis=1)  # three wrong
+    (tmp_path / "J.pkl").write_bytes(pickle.dumps(dict(zip(names, scores))))
+    (tmp_path / "val.txt").write_text("\n".join(names))
+    code, out, _ = run(["--J_Score", tmp_path / "J.pkl", "--val_sample", tmp_path / "val.txt",
+                        "--benchmark", "NWUCLA", "--weights", 1], capsys)
+    assert code == 0 and fused_numbers(out)[1] == 90.0

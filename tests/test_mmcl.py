@@ -209,6 +209,24 @@ def test_trainable_inception_takes_a_training_step():
     assert any(k.startswith("rgb_encoder.net.") for k in objective.state_dict())
 
 
+def test_inception_sees_its_input_as_torchvision_pretrained_inception(tmp_path):
+    """Same weights and ImageNet-normalised images: the logits of the public ``inception_v3(pretrained=True)``."""
+    from torchvision.models import inception_v3
+
+    torch.manual_seed(0)
+    pretrained_style = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+    torch.save(pretrained_style.state_dict(), tmp_path / "inception.pth")
+    encoder = InceptionV3Encoder(str(tmp_path / "inception.pth"))
+    images = torch.randn(2, 3, 299, 299)
+    for net in (pretrained_style, encoder.net):  # training mode, as MMCL uses it; no dropout to compare
+        net.dropout.p = 0.0
+    with torch.no_grad():
+        expected = pretrained_style(images).logits
+        torch.testing.assert_close(encoder(images), expected)
+        pretrained_style.transform_input = False
+        assert not torch.allclose(pretrained_style(images).logits, expected, rtol=1e-2, atol=1e-2)
+
+
 def test_feature_store_round_trip_and_validation(tmp_path):
     features = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float16)
     write_feature_store(tmp_path / "text", features, ["a", "b", "c", "d"], {"kind": "text"},

@@ -1,0 +1,256 @@
+"""HD-GCN backbone (Lee et al., ICCV 2023), state-dict compatible with the public ``model/HDGCN.py``.
+
+The trunk is CTR-GCN's (ten units, multi-scale TCN) with a hierarchically decomposed graph convolution: per
+hierarchy layer ``l`` (neighbouring joint groups, see ``graph/hierarchy.py``) a 1x1 down-projection to
+C/4 channels, three graph subsets each followed by a 1x1 conv + BN, and a k-NN EdgeConv (k=5) on the
+temporal mean; the layers are summed (first unit) or weighted per channel by the attention-guided hierarchy
+aggregation (AHA). Parameter and buffer names and shapes are the public ones (``gcn1.conv_d`` is the public
+alias of the last layer's modules), so public checkpoints load with ``strict=True``.
+
+The forward pass is reorganised for speed (``bench.bench_hdgcn``), with the same maths: all layers'
+down-projections run as one convolution and their BatchNorms as one call; the subset convolutions are
+applied before the graph products (they commute), batched over layers; the EdgeConv output is constant over
+time, so it is kept (N, C, V) and only broadcast at the end; and the k-NN EdgeConvs of all layers run
+together. Nothing is tied to a device.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.errors import InputError
+from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
+from graph.hierarchy import Groups, HierarchicalGraph
+from model.ctrgcn import GCNBackbone, cat_conv_params, pointwise
+from model.init import bn_init, init_convs_and_bns
+
+#: Hierarchical graphs accepted by name (the dotted names of the public configs, and our short names).
+HIERARCHIES: dict[str, type[HierarchicalGraph]] = {
+    "graph.ntu_rgb_d_hierarchy.Graph": ntu_rgb_d_hierarchy.Graph,
+    "graph.ucla_hierarchy.Graph": ucla_hierarchy.Graph,
+    "ntu_rgb_d_hierarchy": ntu_rgb_d_hierarchy.Graph,
+    "ucla_hierarchy": ucla_hierarchy.Graph,
+}
+
+
+def resolve_hierarchy(graph: str | HierarchicalGraph, graph_args: Mapping[str, Any] | None = None) -> HierarchicalGraph:
+    """The hierarchical graph named ``graph`` (a key of :data:`HIERARCHIES`) built with ``graph_args``, or ``graph``."""
+    if not isinstance(graph, str):
+        return graph
+    if graph not in HIERARCHIES:
+        raise InputError(f"model_args.graph: unknown hierarchical graph {graph!r}; known: {', '.join(HIERARCHIES)}")
+    try:
+        return HIERARCHIES[graph](**dict(graph_args or {}))
+    except (TypeError, ValueError) as error:
+        raise InputError(f"model_args.graph_args {dict(graph_args or {})!r}: {error}") from None
+
+
+def conv_bn(in_channels: int, out_channels: int, relu: bool = False) -> nn.Sequential:
+    """1x1 convolution and BatchNorm (``0``, ``1``), then ReLU if asked."""
+    layers = [nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels)]
+    return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
+
+
+def batch_norm(x: torch.Tensor, norms: Sequence[nn.BatchNorm2d]) -> torch.Tensor:
+    """BatchNorm of ``x`` whose channels are those of ``norms`` in order, in one call.
+
+    Equal to applying each norm to its slice of channels, running statistics included (they are written back).
+    """
+    first = norms[0]
+    weight, bias = torch.cat([n.weight for n in norms]), torch.cat([n.bias for n in norms])
+    mean, var = torch.cat([n.running_mean for n in norms]), torch.cat([n.running_var for n in norms])
+    if not first.training:
+        return F.batch_norm(x, mean, var, weight, bias, False, 0.0, first.eps)
+    for norm in norms:
+        norm.num_batches_tracked.add_(1)
+    momentum = first.momentum if first.momentum is not None else 1.0 / float(first.num_batches_tracked)
+    out = F.batch_norm(x, mean, var, weight, bias, True, momentum, first.eps)
+    sizes = [n.num_features for n in norms]
+    with torch.no_grad():
+        for norm, new_mean, new_var in zip(norms, mean.split(sizes), var.split(sizes)):
+            norm.running_mean.copy_(new_mean)
+            norm.running_var.copy_(new_var)
+    return out
+
+
+def nearest_neighbours(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (..., V, k) of the ``k`` nodes nearest to each node of ``x`` (..., C, V) (itself included).
+
+    The squared distance is formed as ``2 x_u·x_v - |x_u|² - |x_v|²``, as the public code does, so that
+    near-ties are broken the same way.
+    """
+    inner = 2 * x.transpose(-1, -2) @ x
+    squares = x.pow(2).sum(-2, keepdim=True)
+    return (inner - squares - squares.transpose(-1, -2)).topk(k, dim=-1).indices
+
+
+class EdgeConv(nn.Module):
+    """Dynamic graph EdgeConv: for each node, max over its k nearest neighbours of a conv of (x_n − x_u, x_u).
+
+    ``conv`` is the public (1x1 conv without bias, BN, LeakyReLU 0.2); input and output (..., C, V), where the
+    leading axes may also index several EdgeConvs of the same width (see :func:`edge_convs`).
+    """
+
+    def __init__(self, channels: int, k: int) -> None:
+        super().__init__()
+        self.k = k
+        self.conv = nn.Sequential(nn.Conv2d(2 * channels, channels, 1, bias=False), nn.BatchNorm2d(channels),
+                                  nn.LeakyReLU(0.2, inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return edge_convs([self], x.unsqueeze(1)).squeeze(1)
+
+
+def edge_convs(modules: Sequence[EdgeConv], x: torch.Tensor) -> torch.Tensor:
+    """EdgeConv ``modules[l]`` applied to ``x[:, l]`` for every l at once: (N, L, C, V) → (N, L, C, V).
+
+    With ``W = [W_diff, W_centre]``, ``W (x_n − x_u; x_u) = W_diff x_n + (W_centre − W_diff) x_u``: the products
+    run on the V nodes and the k neighbours are gathered afterwards.
+    """
+    n, count, c, v = x.shape
+    k = modules[0].k
+    weight = torch.stack([m.conv[0].weight.flatten(1) for m in modules])  # (L, C, 2C)
+    w_diff, w_centre = weight[..., :c], weight[..., c:]
+    neighbour_part = w_diff @ x  # (N, L, C, V)
+    centre_part = (w_centre - w_diff) @ x
+    index = nearest_neighbours(x, k).flatten(-2)  # (N, L, V*k)
+    gathered = neighbour_part.gather(-1, index.unsqueeze(2).expand(-1, -1, c, -1)).view(n, count, c, v, k)
+    y = (gathered + centre_part.unsqueeze(-1)).view(n, count * c, v, k)
+    y = F.leaky_relu(batch_norm(y, [m.conv[1] for m in modules]), 0.2)
+    return y.amax(-1).view(n, count, c, v)
+
+
+class HierarchyAttention(nn.Module):
+    """AHA: a sigmoid weight per channel and hierarchy layer from the layers' temporal maxima.
+
+    Per layer, the down-projected maximum is averaged over the layer's joints; an EdgeConv (k=3) across the
+    layers and a 1x1 ``aggregate`` give the weights. Parameters as the public ``aha``.
+    """
+
+    def __init__(self, channels: int, groups: Groups) -> None:
+        super().__init__()
+        self.conv_down = conv_bn(channels, channels // 4, relu=True)
+        self.edge_conv = EdgeConv(channels // 4, k=3)
+        self.aggregate = nn.Conv1d(channels // 4, channels, 1)
+        num_node = sum(len(group) for group in groups)
+        members = torch.zeros(len(groups) - 1, num_node)  # 0/1 and counts: exact in every dtype
+        for layer, (inner, outer) in enumerate(pairwise(groups)):
+            members[layer, [*inner, *outer]] = 1.0
+        self.register_buffer("members", members, persistent=False)
+        self.register_buffer("counts", members.sum(-1), persistent=False)
+
+    def forward(self, summary: torch.Tensor) -> torch.Tensor:
+        """Weights (N, C, L) from the per-layer temporal maxima ``summary`` (N, C, L, V)."""
+        down = self.conv_down(summary)
+        sampled = (down * self.members).sum(-1) / self.counts  # mean over each layer's joints, (N, C/4, L)
+        return torch.sigmoid(self.aggregate(self.edge_conv(sampled)))
+
+
+class HDGraphConv(nn.Module):
+    """Hierarchically decomposed graph convolution over all layers, then BN, residual and ReLU.
+
+    Per layer l and subset j: ``BN(conv_lj(A_lj applied to ReLU(BN(conv_down_l(x)))))``; with the layer's
+    EdgeConv output the layer has C_out channels; layers are summed or weighted by :class:`HierarchyAttention`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, adaptive: bool = True,
+                 groups: Groups = (), attention: bool = True) -> None:
+        super().__init__()
+        if not adaptive:
+            raise InputError("model_args.adaptive: HD-GCN learns its hierarchical graph (adaptive must be true)")
+        num_layers, num_subsets = adjacency.shape[:2]
+        inter = out_channels // (num_subsets + 1)
+        self.PA = nn.Parameter(torch.from_numpy(np.asarray(adjacency, dtype=np.float32)))
+        self.conv_down = nn.ModuleList(conv_bn(in_channels, inter, relu=True) for _ in range(num_layers))
+        self.conv = nn.ModuleList(
+            nn.ModuleList([*(conv_bn(inter, inter) for _ in range(num_subsets)), EdgeConv(inter, k=5)])
+            for _ in range(num_layers)
+        )
+        self.conv_d = self.conv[-1]  # the public module keeps this alias of the last layer (in its state dict too)
+        self.aha = HierarchyAttention(out_channels, groups) if attention else None
+        self.down = conv_bn(in_channels, out_channels) if in_channels != out_channels else nn.Identity()
+        self.bn = nn.BatchNorm2d(out_channels)
+        init_convs_and_bns(self)
+        bn_init(self.bn, 1e-6)
+
+    def layer_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every layer's subset outputs (N, L, 3·C/4, T, V) and EdgeConv outputs (N, L, C/4, V)."""
+        n, _, t, v = x.shape
+        layers, subsets = self.PA.shape[:2]
+        weight, bias = cat_conv_params([seq[0] for seq in self.conv_down])
+        down = torch.relu_(batch_norm(pointwise(x, weight, bias), [seq[1] for seq in self.conv_down]))
+        inter = down.shape[1] // layers
+        down = down.view(n, layers, inter, t * v)
+        convs = [layer[j][0] for layer in self.conv for j in range(subsets)]
+        weight, bias = cat_conv_params(convs)
+        mixed = weight.view(layers, subsets * inter, inter) @ down  # (N, L, S·C/4, T·V)
+        graph = self.PA.transpose(-1, -2).unsqueeze(0)  # (1, L, S, V_in, V_out)
+        spread = mixed.view(n, layers, subsets, inter * t, v) @ graph
+        spread = spread.view(n, layers * subsets * inter, t, v) + bias.view(1, -1, 1, 1)
+        spread = batch_norm(spread, [layer[j][1] for layer in self.conv for j in range(subsets)])
+        edges = edge_convs([layer[-1] for layer in self.conv], down.view(n, layers, inter, t, v).mean(3))
+        return spread.view(n, layers, subsets * inter, t, v), edges
+
+    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
+        """The layers summed, or weighted by the attention, (N, C_out, T, V)."""
+        spread, edges = self.layer_features(x)
+        n, _, width, t, v = spread.shape
+        if self.aha is None:
+            graph_part, edge_part = spread.sum(1), edges.sum(1)
+        else:
+            # max, not amax: where a layer's output is constant over time (joints outside the layer), the
+            # gradient goes to one frame as in the public model
+            summary = torch.cat((spread.max(3).values, edges), dim=2).transpose(1, 2)  # (N, C, L, V)
+            weight = self.aha(summary)
+            graph_part = weight[:, :width].unsqueeze(2) @ spread.flatten(3).transpose(1, 2)  # (N, W, 1, T·V)
+            graph_part = graph_part.view(n, width, t, v)
+            edge_part = torch.einsum("nlcv,ncl->ncv", edges, weight[:, width:])
+        return torch.cat((graph_part, edge_part.unsqueeze(2).expand(-1, -1, t, -1)), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu_(self.bn(self.aggregate(x)).add_(self.down(x)))
+
+
+class BiasedConvBN(nn.Module):
+    """Temporal (kernel x 1) convolution without bias plus a separate ``bias`` (1, C, 1, 1), then BatchNorm."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
+                 dilation: int = 1) -> None:
+        super().__init__()
+        pad = (kernel_size - 1) * dilation // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, (kernel_size, 1), padding=(pad, 0), stride=(stride, 1),
+                              dilation=(dilation, 1), bias=False)
+        self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
+        self.bn = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        return self.bn(F.conv2d(x, conv.weight, self.bias.flatten(), conv.stride, conv.padding, conv.dilation))
+
+
+class Model(GCNBackbone):
+    """HD-GCN with the constructor of the public ``model.HDGCN.Model`` (plus ``base_channel``).
+
+    ``graph`` is a hierarchical graph (``graph.ntu_rgb_d_hierarchy.Graph`` with ``graph_args`` ``CoM`` 1, 2 or
+    21; ``graph.ucla_hierarchy.Graph``) or a :class:`HierarchicalGraph` instance.
+    """
+
+    graph_ndim = 4
+
+    def __init__(
+        self, num_class: int = 60, num_point: int = 25, num_person: int = 2,
+        graph: str | HierarchicalGraph = "graph.ntu_rgb_d_hierarchy.Graph", graph_args: Mapping[str, Any] | None = None,
+        in_channels: int = 3, drop_out: float = 0.0, adaptive: bool = True, base_channel: int = 64,
+    ) -> None:
+        hierarchy = resolve_hierarchy(graph, graph_args)
+        graph_conv = partial(HDGraphConv, groups=hierarchy.groups)
+        super().__init__(graph_conv, num_class, num_point, num_person, hierarchy, None, in_channels, drop_out,
+                         adaptive, base_channel, first_graph_conv=partial(graph_conv, attention=False),
+                         temporal=BiasedConvBN)
