@@ -54,9 +54,9 @@ def main() -> None:
     for batch, repeats in ((1, 20), (64, 3)):
         sample = torch.randn(batch, 3, args.frames, 25, 2)
         with torch.inference_mode():
-            eager = median_seconds(lambda: model(sample), repeats)
+            eager = median_seconds(lambda x=sample: model(x), repeats)
         feed = {INPUT: sample.numpy().astype(np.float32)}
-        runtime = median_seconds(lambda: session.run(None, feed), repeats)
+        runtime = median_seconds(lambda f=feed: session.run(None, f), repeats)
         print(f"batch {batch:2d}: PyTorch eager {1000 * eager:8.1f} ms, onnxruntime {1000 * runtime:8.1f} ms "
               f"({eager / runtime:.2f}x)")
 

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+from scipy.cluster.hierarchy import leaves_list, linkage
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from scipy.cluster.hierarchy import leaves_list, linkage  # noqa: E402
+from engine.fileio import atomic_path, write_text_atomic
+from engine.metrics import per_class_accuracy
 
-from engine.fileio import atomic_path, write_text_atomic  # noqa: E402
-from engine.metrics import per_class_accuracy  # noqa: E402
+matplotlib.use("Agg")  # files only, never a window (pyplot switches backends while no figure is open)
 
 #: How many confused pairs the text list and the confusion picture show.
 TOP_PAIRS = 10
