@@ -29,7 +29,7 @@ DPI = 100
 
 def _save(figure: plt.Figure, path: Path) -> None:
     with atomic_path(path, suffix=".png") as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)
+        figure.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
     plt.close(figure)
 
 
