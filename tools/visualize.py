@@ -150,8 +150,9 @@ def top5_caption(sample_path: str, weights: str, config_path: str | None, overri
     if sample is None:
         sample = read_skeleton_file(sample_path, config["model_args"].get("num_class") == NTU120_CLASSES)
     (top,) = top_predictions(infer(config, content, weights, [Path(sample_path).stem], [sample]), 5)
-    return "\n".join(f"{rank}. {p['name'] or p['class']}  {100 * p['probability']:.1f}%"
-                     for rank, p in enumerate(top, 1))
+    labels = [p["name"] or f"class {p['class']}" for p in top]
+    return "\n".join(f"{rank}. {label}  {100 * p['probability']:.1f}%"
+                     for rank, (label, p) in enumerate(zip(labels, top), 1))
 
 
 def write_gif(images: list[Image.Image], path: Path, fps: float) -> None:
