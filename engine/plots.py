@@ -19,6 +19,7 @@ from scipy.cluster.hierarchy import leaves_list, linkage
 
 from engine.fileio import atomic_path, write_text_atomic
 from engine.metrics import per_class_accuracy
+from engine.reports import evaluation_picture_paths
 
 matplotlib.use("Agg")  # files only, never a window (pyplot switches backends while no figure is open)
 
@@ -112,11 +113,6 @@ def draw_class_accuracy(confusion: np.ndarray, class_names: Sequence[str] | None
     axis.set_title(f"per-class accuracy (mean {100 * accuracy.mean():.1f}%)")
     figure.tight_layout()
     _save(figure, path)
-
-
-def evaluation_picture_paths(work_dir: Path, stem: str) -> list[Path]:
-    """Every file :func:`write_evaluation_pictures` writes for ``stem``."""
-    return [work_dir / f"{stem}_{suffix}" for suffix in ("confusion.png", "class_acc.png", "confused_pairs.txt")]
 
 
 def write_evaluation_pictures(work_dir: Path, stem: str, confusion: np.ndarray,

@@ -15,7 +15,11 @@ import numpy as np
 
 from engine.fileio import atomic_path, write_bytes_atomic, write_text_atomic
 from engine.metrics import confusion_matrix, per_class_accuracy
-from engine.plots import evaluation_picture_paths
+
+
+def evaluation_picture_paths(work_dir: Path, stem: str) -> list[Path]:
+    """The pictures and the confused-pairs list of an evaluation (written by ``engine.plots``)."""
+    return [work_dir / f"{stem}_{suffix}" for suffix in ("confusion.png", "class_acc.png", "confused_pairs.txt")]
 
 
 def score_paths(work_dir: Path, stem: str) -> list[Path]:
