@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "overwrite": False,
     "amp": False,
     "deterministic": False,
+    "plots": True,  # evaluation pictures (last evaluation, --phase test) and training curves
     "skip_nonfinite": 0,  # batches with a NaN / infinite loss to skip (logged) before the run stops
 }
 

@@ -17,10 +17,16 @@ from engine.fileio import atomic_path, write_bytes_atomic, write_text_atomic
 from engine.metrics import confusion_matrix, per_class_accuracy
 
 
+def evaluation_picture_paths(work_dir: Path, stem: str) -> list[Path]:
+    """The pictures and the confused-pairs list of an evaluation (written by ``engine.plots``)."""
+    return [work_dir / f"{stem}_{suffix}" for suffix in ("confusion.png", "class_acc.png", "confused_pairs.txt")]
+
+
 def score_paths(work_dir: Path, stem: str) -> list[Path]:
-    """Every file :func:`write_evaluation` writes for ``stem``."""
-    return [work_dir / f"{stem}_{suffix}" for suffix in
-            ("score.pkl", "score.npz", "each_class_acc.csv", "right.txt", "wrong.txt")]
+    """Every file an evaluation writes for ``stem`` (:func:`write_evaluation` and the pictures)."""
+    return [*(work_dir / f"{stem}_{suffix}" for suffix in
+              ("score.pkl", "score.npz", "each_class_acc.csv", "right.txt", "wrong.txt")),
+            *evaluation_picture_paths(work_dir, stem)]
 
 
 def write_scores(work_dir: Path, stem: str, names: list[str], scores: np.ndarray, labels: np.ndarray) -> None:

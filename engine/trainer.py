@@ -33,9 +33,11 @@ from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_r
 from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
 from engine.guards import NonFiniteGuard, on_any_rank
+from engine.history import read_history, write_history
 from engine.interrupt import StopRequests
-from engine.metrics import topk_accuracy
+from engine.metrics import confusion_matrix, topk_accuracy
 from engine.objective import build_objective, mmcl_settings
+from engine.plots import draw_curves, write_evaluation_pictures
 from engine.refine import load_refinement, refined_scores
 from engine.reports import remove_evaluation, score_paths, write_evaluation
 from engine.runlog import RunLog
@@ -46,6 +48,8 @@ from model.registry import build_backbone
 
 #: Epoch statistics kept out of the epoch's log line.
 NOT_LOGGED = ("data_share", "seconds", "batches")
+#: The training-curves picture, redrawn after each evaluation.
+CURVES = "curves.png"
 
 
 def build_model(config: dict[str, Any], num_class: int | None) -> nn.Module:
@@ -97,24 +101,27 @@ def predict(model: nn.Module, dataset, config: dict[str, Any], runtime: Runtime,
 
 
 def evaluate(backbone: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, work_dir: Path, stem: str,
-             log: RunLog) -> dict[str, float]:
+             log: RunLog, pictures: bool = False) -> dict[str, float]:
     """Score ``dataset``, log top-k, write the evaluation files under ``stem``; return the metrics."""
     indices, scores = predict(backbone, dataset, config, runtime, desc=stem)
-    return report_scores(scores, indices, dataset, config, runtime, work_dir, stem, log)
+    return report_scores(scores, indices, dataset, config, runtime, work_dir, stem, log, pictures)
 
 
 def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict[str, Any], runtime: Runtime,
-                  work_dir: Path, stem: str, log: RunLog) -> dict[str, float]:
+                  work_dir: Path, stem: str, log: RunLog, pictures: bool = False) -> dict[str, float]:
     """Top-k and loss of ``scores`` (rows: the samples ``indices`` of ``dataset``), logged and written under
-    ``stem``; returns the metrics."""
+    ``stem`` (with the evaluation pictures if ``pictures`` and the config's ``plots``); returns the metrics."""
     labels = np.asarray(dataset.label)[indices]
     names = [dataset.sample_name[i] for i in indices]
     loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(labels)))
     metrics = {f"top{k}": topk_accuracy(scores, labels, k) for k in config["show_topk"]}
     metrics["loss"] = loss
     if runtime.is_main:
-        write_evaluation(work_dir, stem, names, scores, labels, config["save_score"],
-                         getattr(dataset, "class_names", None))
+        class_names = getattr(dataset, "class_names", None)
+        write_evaluation(work_dir, stem, names, scores, labels, config["save_score"], class_names)
+        if pictures and config["plots"]:
+            confusion = confusion_matrix(scores.argmax(axis=1), labels, scores.shape[1])
+            write_evaluation_pictures(work_dir, stem, confusion, class_names)
         shown = ", ".join(f"top-{k} {100 * metrics[f'top{k}']:.2f}%" for k in config["show_topk"])
         log.info(f"{stem}: {len(labels)} samples, mean loss {loss:.4f}, {shown}")
     return metrics
@@ -285,6 +292,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         log.info(f"resumed from {resume_from} at epoch {start_epoch + 1}"
                  + (f", batch {first_batch + 1}" if first_batch else "") + f" (step {step})")
 
+    history = read_history(work_dir, start_epoch) if state is not None else []
     last_metrics: dict[str, float] = {}
     stats: dict[str, float] = {}
     model_backbone = unwrap(objective).backbone
@@ -313,6 +321,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                      + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in NOT_LOGGED)
                      + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
             log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
+            record = {"epoch": epoch + 1, "lr": lr, **{k: v for k, v in stats.items() if k not in NOT_LOGGED}}
+            history.append(record)
 
             is_last = epoch + 1 == config["num_epoch"]
             stopping = on_any_rank(stop.received is not None, runtime) and not is_last  # save first, at once
@@ -320,8 +330,12 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             if due and not stopping:
                 stem = f"epoch{epoch + 1}_test"
                 with writing(f"the evaluation files {stem}_*", work_dir):
-                    evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log)
+                    evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log, pictures=is_last)
                 log.scalars({f"test/{k}": v for k, v in evaluated.items()}, epoch + 1)
+                record.update({f"test_{k}": v for k, v in evaluated.items()})
+                if runtime.is_main and config["plots"]:
+                    with writing(CURVES, work_dir):
+                        draw_curves(history, work_dir / CURVES)
                 last_metrics = {**evaluated, "epoch": epoch + 1}
                 improved = evaluated["top1"] > best["top1"]
                 superseded = best["epoch"] if improved else (None if is_last else epoch + 1)
@@ -334,6 +348,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                 if runtime.is_main and superseded is not None:
                     remove_evaluation(work_dir, f"epoch{superseded}_test")
             if runtime.is_main:
+                with writing("history.json", work_dir):
+                    write_history(work_dir, history)
                 if epoch + 1 >= config["save_epoch"] and (epoch + 1) % config["save_interval"] == 0:
                     name = f"runs-{epoch + 1}-{step}.pt"
                     with writing(name, work_dir):
@@ -345,7 +361,10 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                 raise _stopped(stop, f"the end of epoch {epoch + 1}" + (" (its evaluation skipped)" if due else ""),
                                work_dir)
 
+    settings = mmcl_settings(config)
     results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
+               "model": config["model"], "mmcl": bool(settings["fam"] or settings["frm"]), "parameters": n_params,
+               "test_samples": len(test_set),
                "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
     if runtime.is_main:
         with writing("results.json", work_dir):
@@ -392,11 +411,12 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     log.info(f"command: {config['command']}")
     log.info(runtime.note)
     indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)
-    metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log)
+    metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log, pictures=True)
     if frm is not None:
         names = [test_set.sample_name[i] for i in indices]
         refined = refined_scores(frm, scores, names, refine, mmcl_settings(config)["text_combine"])
-        refined_metrics = report_scores(refined, indices, test_set, config, runtime, work_dir, stems[1], log)
+        refined_metrics = report_scores(refined, indices, test_set, config, runtime, work_dir, stems[1], log,
+                                        pictures=True)
         metrics.update({f"refine_{key}": value for key, value in refined_metrics.items()})
     log.close()
     return metrics

@@ -73,6 +73,9 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, make_config):
     a = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "run" / "last.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 3 and a["step"] == b["step"]
+    histories = [json.loads((tmp_path / run / "run" / "history.json").read_text()) for run in "ab"]
+    assert [record["epoch"] for record in histories[1]] == [1, 2, 3]  # the curves span the resume
+    assert histories[0][-1]["loss"] == pytest.approx(histories[1][-1]["loss"])
     for key, value in a["model"].items():
         torch.testing.assert_close(value, b["model"][key], rtol=0, atol=0, msg=key)
 

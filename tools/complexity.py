@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -21,6 +22,19 @@ from model.complexity import count_parameters, macs_per_sample
 DEFAULT_WINDOW = 64
 
 
+def sample_shape(config: dict[str, Any], batch: int = 1) -> tuple[int, int, int, int, int]:
+    """(N, C, T, V, M) of a test batch: ``test_feeder_args.window_size`` frames and the model's joints and persons."""
+    args = config["model_args"]
+    frames = config["test_feeder_args"].get("window_size", DEFAULT_WINDOW)
+    return batch, args.get("in_channels", 3), frames, args.get("num_point", 25), args.get("num_person", 2)
+
+
+def model_cost(config: dict[str, Any]) -> tuple[int, float]:
+    """Parameters and GMACs per sample of the config's skeleton model."""
+    model = build_model(config, None)
+    return count_parameters(model), macs_per_sample(model, torch.zeros(sample_shape(config))) / 1e9
+
+
 @command
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -28,13 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__doc__)
         return 0
     config = resolve_config(argv)
-    model = build_model(config, None)
-    args = config["model_args"]
-    frames = config["test_feeder_args"].get("window_size", DEFAULT_WINDOW)
-    shape = (1, args.get("in_channels", 3), frames, args.get("num_point", 25), args.get("num_person", 2))
-    gmacs = macs_per_sample(model, torch.zeros(shape)) / 1e9
-    print(f"{config['model']} ({config['config']}): {count_parameters(model):,} parameters, "
-          f"{gmacs:.3f} GMACs per sample of shape {tuple(shape[1:])} (C, T, V, M)")
+    parameters, gmacs = model_cost(config)
+    print(f"{config['model']} ({config['config']}): {parameters:,} parameters, "
+          f"{gmacs:.3f} GMACs per sample of shape {sample_shape(config)[1:]} (C, T, V, M)")
     return 0
 
 
