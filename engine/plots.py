@@ -35,7 +35,10 @@ def _save(figure: plt.Figure, path: Path) -> None:
 
 
 def _names(class_names: Sequence[str] | None, num_class: int) -> list[str]:
-    return list(class_names) if class_names else [str(i) for i in range(num_class)]
+    """Names of classes 0 .. num_class - 1 (a dataset's list may name more classes than a model scores)."""
+    if class_names and len(class_names) >= num_class:
+        return list(class_names[:num_class])
+    return [str(i) for i in range(num_class)]
 
 
 def normalised_rows(confusion: np.ndarray) -> np.ndarray:
