@@ -9,8 +9,9 @@ writes ``<out>/mmcl-demo-tiny.pt``, an open_clip state dict that the ordinary lo
 (``--model mmcl-demo-tiny --pretrained <out>/mmcl-demo-tiny.pt``, or ``rgb_encoder.pretrained``), exactly as
 it takes real CLIP weights. ``<out>/report.json`` (written last) holds the arguments, the loss per epoch and
 the towers' quality on held-out images, pretrained against the random initialisation: zero-shot recognition
-of the held object from four prompts, and image-to-caption retrieval. A folder that already holds a run with
-the same arguments is reused; the same arguments give the same weights.
+of the held object (which of the image's caption with each of the four object phrases fits best), and
+image-to-caption retrieval. A folder that already holds a run with
+the same arguments is reused; the same arguments and thread count give the same weights.
 """
 from __future__ import annotations
 
@@ -174,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "held_out": {"pretrained": quality, "random_init": random_quality},
               "seconds": round(time.perf_counter() - start, 1)}
     write_text_atomic(out / REPORT, json.dumps(report, indent=2) + "\n")
-    print(f"held-out object recognition (zero-shot, 4 prompts): {100 * quality['object_top1']:.1f}% "
+    print(f"held-out object recognition (its caption with each of 4 object phrases): {100 * quality['object_top1']:.1f}% "
           f"(random init {100 * random_quality['object_top1']:.1f}%); caption retrieval R@1 "
           f"{100 * quality['retrieval_r1']:.1f}% (random {100 * random_quality['retrieval_r1']:.1f}%) "
           f"-> {out / CHECKPOINT} ({report['seconds']:.0f} s)")
