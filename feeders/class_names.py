@@ -1,6 +1,15 @@
 """Action names of the benchmarks, index = 0-based label (NTU RGB+D 60 is the first 60 of NTU120)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from engine.errors import InputError
+from engine.fileio import read_text
+
+#: Optional file of a prepared dataset folder: the class names, one per line in label order.
+CLASSES_FILE = "classes.txt"
+
 NTU120_CLASSES = (
     "drink water", "eat meal/snack", "brush teeth", "brush hair", "drop", "pickup", "throw", "sitting down",
     "standing up (from sitting position)", "clapping", "reading", "writing", "tear up paper", "wear jacket",
@@ -44,3 +53,15 @@ def ntu_class_names(num_class: int | None) -> list[str] | None:
     if num_class in (60, 120):
         return list(NTU120_CLASSES[:num_class])
     return None
+
+
+def prepared_class_names(data_path: str | os.PathLike, num_class: int) -> list[str] | None:
+    """The names in a prepared folder's optional ``classes.txt`` (one per line, in label order), or None;
+    a file naming fewer than ``num_class`` classes is an ``InputError``."""
+    path = Path(data_path) / CLASSES_FILE
+    if not path.is_file():
+        return None
+    names = [line.strip() for line in read_text(path).splitlines() if line.strip()]
+    if len(names) < num_class:
+        raise InputError(f"{path}: names {len(names)} classes, the dataset has {num_class}")
+    return names

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.fileio import write_bytes_atomic, write_text_atomic
+from feeders.class_names import CLASSES_FILE
 from feeders.demo_actions import DEMO_CLASSES, OBJECT_PAIRS
 from feeders.demo_body import (
     FLOORS,
@@ -211,7 +212,7 @@ def generate_demo_dataset(
             color=np.stack([s.color for s in samples]),
         )
     _prune_strips(root / "rgb", strips)
-    write_text_atomic(root / "classes.txt", "".join(f"{spec.name}\n" for spec in DEMO_CLASSES))
+    write_text_atomic(root / CLASSES_FILE, "".join(f"{spec.name}\n" for spec in DEMO_CLASSES))
     counts = {split: per_class * len(DEMO_CLASSES) for split, (_, per_class, _) in splits.items()}
     write_meta(root, "demo", len(DEMO_CLASSES), "ntu_rgb_d", counts)
     summary = {

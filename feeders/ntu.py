@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 
 from engine.errors import InputError
 from feeders.bone_pairs import bone_pairs
-from feeders.class_names import ntu_class_names
+from feeders.class_names import ntu_class_names, prepared_class_names
 from feeders.skeleton_store import check_label_path, open_data, open_split
 from feeders.subset import selected_rows
 from feeders.transforms import crop_resize, random_rotation, sample_rng, to_bone, to_motion, valid_frame_count
@@ -80,7 +80,9 @@ class NTUFeeder(Dataset):
         if random_rot and self.in_channels != 3:
             raise InputError(f"{data_path}: random_rot needs 3 coordinates per joint, the data has {self.in_channels}")
         graph = store.graph or "ntu_rgb_d"
-        self.class_names = ntu_class_names(self.num_class) if graph == "ntu_rgb_d" else None
+        known_classes = self.num_class or int(self.label.max(initial=-1)) + 1
+        self.class_names = prepared_class_names(data_path, known_classes) \
+            or (ntu_class_names(self.num_class) if graph == "ntu_rgb_d" else None)
         self._pairs = bone_pairs(graph) if bone else None
         if self._pairs is not None and self._pairs.max() >= self.num_point:
             raise InputError(f"{data_path}: graph {graph!r} bones need more joints than the {self.num_point} given")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from PIL import Image
 from engine.errors import InputError
 from feeders.demo_data import DEMO_CLASSES, OBJECT_PAIRS, QUESTION, generate_demo_dataset, make_sample, render_sample
 from feeders.demo_render import CAMERA, OBJECT_STYLES, panel_frames, person_box
+from feeders.ntu import NTUFeeder
 from tools.make_demo_data import main as make_demo_main
 
 SMALL = {"num_train_per_class": 3, "num_test_per_class": 2, "num_val_per_class": 1, "max_frames": 60, "strip_panels": 4, "panel_size": 64}
@@ -82,6 +84,15 @@ def test_prepared_files(demo: Path) -> None:
         assert len(performers[split]) == per_class
         assert labels[:NUM_CLASS].tolist() == list(range(NUM_CLASS))  # classes interleaved
     assert not performers["train"] & performers["test"] and not performers["val"] & (performers["train"] | performers["test"])
+
+
+def test_feeder_names_the_classes_from_classes_txt(demo: Path, tmp_path: Path) -> None:
+    assert NTUFeeder(str(demo), split="test").class_names == [spec.name for spec in DEMO_CLASSES]
+    short = tmp_path / "short"
+    shutil.copytree(demo, short, ignore=shutil.ignore_patterns("rgb"))
+    (short / "classes.txt").write_text("drink water\n")
+    with pytest.raises(InputError, match="classes.txt: names 1 classes, the dataset has 12"):
+        NTUFeeder(str(short), split="test")
 
 
 def test_padding_centring_and_person_slots(demo: Path) -> None:
