@@ -88,3 +88,12 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(read_text(path))
     except (json.JSONDecodeError, RecursionError) as error:
         raise InputError(f"{path}: malformed JSON ({one_line(error)})") from None
+
+
+def cached_json(path: str | os.PathLike) -> Any:
+    """The JSON content of a cache stamp or manifest, or None when it is missing, unreadable or malformed
+    (the cache it describes is then simply remade)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

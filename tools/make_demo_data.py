@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import InputError, command
+from engine.fileio import cached_json
 from feeders.demo_data import GENERATOR_VERSION, MANIFEST, generate_demo_dataset
 
 
@@ -44,10 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def holds_generation(out: Path, generator_args: dict) -> bool:
     """Whether ``out`` holds a complete demo dataset made by this generator version with ``generator_args``."""
-    try:
-        previous = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    previous = cached_json(out / MANIFEST)
     return isinstance(previous, dict) and previous.get("version") == GENERATOR_VERSION \
         and previous.get("args") == generator_args
 

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from engine.errors import InputError, command
-from engine.fileio import write_bytes_atomic, write_text_atomic
+from engine.fileio import cached_json, write_bytes_atomic, write_text_atomic
 from feeders.demo_corpus import OBJECT_PHRASES, CorpusItem, make_corpus_item, with_object
 from model.clip_configs import register_project_clip_configs
 
@@ -112,10 +112,7 @@ def train(model, images: torch.Tensor, tokens: torch.Tensor, epochs: int, batch_
 
 def _cached(out: Path, settings: dict) -> bool:
     """Whether ``out`` holds a finished run made with ``settings``."""
-    try:
-        report = json.loads((out / REPORT).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
+    report = cached_json(out / REPORT)
     return isinstance(report, dict) and report.get("args") == settings and (out / CHECKPOINT).is_file()
 
 

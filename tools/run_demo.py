@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import main_mmcl
-from engine.fileio import write_text_atomic
+from engine.fileio import cached_json, write_text_atomic
 from feeders.demo_data import MANIFEST
 from llm_features import encode_answers, extract_rgb_features
 from tools import make_demo_data, pretrain_demo_clip
@@ -60,11 +60,7 @@ def feature_stores(towers: str) -> dict[str, Path]:
     folder = FEATURES / towers
     stores = {"rgb": folder / "rgb", "text": folder / "text"}
     stamp = _stamp(towers)
-    try:
-        up_to_date = json.loads((folder / STAMP).read_text(encoding="utf-8")) == stamp
-    except (OSError, ValueError):
-        up_to_date = False
-    if up_to_date:
+    if cached_json(folder / STAMP) == stamp:
         return stores
     shutil.rmtree(folder, ignore_errors=True)  # the demo's own cache, made from other inputs
     step(f"RGB features of the strips ({towers} image tower, frozen)", "python -m llm_features.extract_rgb_features",
