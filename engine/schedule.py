@@ -1,4 +1,5 @@
-"""Optimiser and learning-rate schedule of the CTR-GCN family: linear warm-up, then step or cosine decay per epoch."""
+"""Optimiser and learning-rate schedule of the CTR-GCN family: linear warm-up per epoch, then step decay per
+epoch (CTR-GCN) or a cosine moved every iteration (HD-GCN)."""
 from __future__ import annotations
 
 import math
@@ -8,13 +9,13 @@ import torch
 from torch import nn
 
 
-def learning_rate(epoch: int, config: dict[str, Any]) -> float:
-    """The learning rate of (0-based) ``epoch``: ``base_lr·(epoch+1)/warm_up_epoch`` while warming up,
-    then ``base_lr·lr_decay_rate^(number of steps ≤ epoch)``, or with ``lr_scheduler: cosine`` (HD-GCN's
-    recipe) a cosine from ``base_lr`` down to ``base_lr·lr_ratio`` at ``num_epoch``.
-
-    The public HD-GCN code moves the cosine every iteration; here it moves every epoch (the value at the
-    epoch's first iteration), as the rest of the schedule does.
+def learning_rate(epoch: int, config: dict[str, Any], batch: int = 0, batches: int = 1) -> float:
+    """The learning rate of batch ``batch`` (0-based) of the ``batches`` of (0-based) ``epoch``, as the public
+    code sets it before each optimiser step: ``base_lr·(epoch+1)/warm_up_epoch`` through each warm-up epoch,
+    then ``base_lr·lr_decay_rate^(number of steps ≤ epoch)`` (CTR-GCN), or with ``lr_scheduler: cosine``
+    (HD-GCN) ``low + (base_lr − low)·(1 + cos(π·t/T))/2`` with ``low = base_lr·lr_ratio``,
+    ``t = batches·(epoch − warm_up_epoch) + batch`` and ``T = batches·(num_epoch − warm_up_epoch)``: a cosine
+    that moves every iteration.
     """
     base = config["base_lr"]
     warm_up = config["warm_up_epoch"]
@@ -22,7 +23,8 @@ def learning_rate(epoch: int, config: dict[str, Any]) -> float:
         return base * (epoch + 1) / warm_up
     if config.get("lr_scheduler", "step") == "cosine":
         low = base * config["lr_ratio"]
-        return low + 0.5 * (base - low) * (1 + math.cos(math.pi * (epoch - warm_up) / (config["num_epoch"] - warm_up)))
+        done, total = batches * (epoch - warm_up) + batch, batches * (config["num_epoch"] - warm_up)
+        return low + 0.5 * (base - low) * (1 + math.cos((done / total) * math.pi))
     passed = sum(epoch >= step for step in config["step"])
     return base * config["lr_decay_rate"] ** passed
 

@@ -129,9 +129,10 @@ def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict
 
 def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog,
-                    guard: NonFiniteGuard | None = None, stop: StopRequests | None = None
+                    guard: NonFiniteGuard | None = None, stop: StopRequests | None = None, first_batch: int = 0
                     ) -> tuple[int, dict[str, float]]:
-    """One pass over ``loader``, ended early by a stop request; returns the new global step and the mean losses,
+    """One pass over ``loader`` (the epoch's batches after its first ``first_batch``), ended early by a stop
+    request, each step at the schedule's learning rate; returns the new global step and the mean losses,
     accuracy, timings and ``batches`` done (``len(loader)`` unless stopped). Without ``guard`` a non-finite
     loss stops the run."""
     guard = guard or NonFiniteGuard(0, log, runtime, lambda: "no checkpoint is kept")
@@ -141,8 +142,10 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
     correct = seen = done = 0
     data_time = compute_time = 0.0
     tick = time.perf_counter()
+    batches = first_batch + len(loader)
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if runtime.is_main else True)
     for data, label, _, *extras in bar:
+        set_learning_rate(optimizer, learning_rate(epoch, config, first_batch + done, batches))
         data = data.float().to(runtime.device, non_blocking=True)
         label = label.long().to(runtime.device, non_blocking=True)
         extras = unwrap(objective).prepare_inputs([extra.to(runtime.device, non_blocking=True) for extra in extras])
@@ -303,12 +306,11 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
             if first_batch:
                 set_rng_state(state["rng"])  # the generators as they were when the run was stopped mid-epoch
-            lr = learning_rate(epoch, config)
-            set_learning_rate(optimizer, lr)
             loader = train_loader(train_set, config, runtime, epoch, skip_batches=first_batch)
+            lr = learning_rate(epoch, config, 0, first_batch + len(loader))  # reported: its first step's
             started = time.perf_counter()
             step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log,
-                                          guard, stop)
+                                          guard, stop, first_batch)
             if stats["batches"] < len(loader):
                 first_batch += stats["batches"]
                 if runtime.is_main:
