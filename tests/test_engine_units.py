@@ -21,12 +21,6 @@ def test_warm_up_then_step_decay():
     np.testing.assert_allclose(lrs, [0.02, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
 
 
-def test_cosine_schedule_of_hd_gcn():
-    config = {"base_lr": 0.1, "warm_up_epoch": 5, "num_epoch": 90, "lr_scheduler": "cosine", "lr_ratio": 0.001}
-    lrs = [learning_rate(e, config) for e in (0, 4, 5, 47.5, 90)]
-    np.testing.assert_allclose(lrs, [0.02, 0.1, 0.1, 0.0001 + 0.5 * 0.0999, 0.0001])
-
-
 def test_topk_and_confusion():
     scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3], [0.5, 0.4, 0.1]])
     labels = np.array([0, 1, 1, 2])
