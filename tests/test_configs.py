@@ -1,7 +1,8 @@
 """Every shipped config resolves and runs one real training step on tiny data of its benchmark's shape.
 
 The TD-GCN and HD-GCN configs (``td_*``, ``hd_*``) run their step at 8 base channels on 16-frame windows, to
-keep the suite fast.
+keep the suite fast. The HD-GCN ones
+carry the public HD-GCN schedule, every other one the step decay.
 """
 from __future__ import annotations
 
@@ -78,3 +79,15 @@ def test_config_runs_one_training_step(path, tiny_data, tmp_path):
     assert not torch.equal(before, backbone.fc.weight)
     mmcl = not path.name.startswith("baseline_")
     assert ("loss_align" in stats and "loss_refine" in stats) == mmcl
+
+
+#: The public HD-GCN configs' schedule (Jho-Yonsei/HD-GCN config/*/*_com_*.yaml; lr_ratio is its main.py default).
+PUBLIC_HD_GCN_SCHEDULE = {"base_lr": 0.1, "warm_up_epoch": 5, "num_epoch": 90, "batch_size": 64, "optimizer": "SGD",
+                          "nesterov": True, "weight_decay": 0.0004, "lr_scheduler": "cosine", "lr_ratio": 0.001}
+
+
+def test_hd_gcn_configs_take_the_public_cosine_and_the_others_step_decay():
+    for path in CONFIGS:
+        config = resolve_config(["--config", str(ROOT / path)])
+        expected = PUBLIC_HD_GCN_SCHEDULE if config["model"] == "hdgcn" else {"lr_scheduler": "step"}
+        assert {key: config[key] for key in expected} == expected, path
