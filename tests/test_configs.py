@@ -1,8 +1,7 @@
 """Every shipped config resolves and runs one real training step on tiny data of its benchmark's shape.
 
 The TD-GCN and HD-GCN configs (``td_*``, ``hd_*``) run their step at 8 base channels on 16-frame windows, to
-keep the suite fast. The HD-GCN ones
-carry the public HD-GCN schedule, every other one the step decay.
+keep the suite fast. The HD-GCN configs carry the public HD-GCN schedule, every other one the step decay.
 """
 from __future__ import annotations
 
