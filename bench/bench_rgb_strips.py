@@ -26,6 +26,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from bench.memory import high_water_rss
 from tools.rgb_strips import SkeletonBoxes, crop_box, make_strip, uniform_indices
 
 WIDTH, HEIGHT, PANELS, SIZE, MARGIN = 1920, 1080, 5, 224, 0.1
@@ -81,19 +82,11 @@ def _strip_once(approach: str, video: Path, colour: np.ndarray) -> None:
         make_strip(video, lambda count: SkeletonBoxes(colour, count), PANELS, SIZE, MARGIN)
 
 
-def _high_water_rss() -> int:
-    """This process's peak RSS in bytes (Linux ``VmHWM``; unlike ``ru_maxrss`` it is not inherited at fork)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
-
-
 def _peak_growth(approach: str, video: Path, colour: np.ndarray) -> int:
     """In a fresh process: how much the peak RSS grows (bytes) while one strip is made."""
-    before = _high_water_rss()
+    before = high_water_rss()
     _strip_once(approach, video, colour)
-    return _high_water_rss() - before
+    return high_water_rss() - before
 
 
 def peak_growth(approach: str, video: Path, colour: np.ndarray) -> int:

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from engine.errors import InputError
-from feeders.feature_store import FeatureStore, open_feature_stores
+from feeders.feature_store import COMBINE, FeatureStore, open_feature_stores
 from feeders.multimodal import MultimodalDataset
 from model.mmcl import MMCLObjective
 from model.rgb_encoder import FrozenClipImageEncoder, build_rgb_encoder
@@ -48,6 +48,11 @@ def mmcl_settings(config: dict[str, Any]) -> dict[str, Any]:
         raise InputError("mmcl.rgb_features and mmcl.rgb_images are both set: choose cached or online RGB")
     if settings["frm"] and not settings["text_features"]:
         raise InputError("mmcl.frm is on but mmcl.text_features is not set")
+    text = settings["text_features"]
+    if text is not None and not (isinstance(text, str) or isinstance(text, list) and all(isinstance(t, str) for t in text)):
+        raise InputError(f"mmcl.text_features: expected a store folder or a list of them, got {text!r}")
+    if settings["text_combine"] not in COMBINE:
+        raise InputError(f"mmcl.text_combine: expected one of {', '.join(COMBINE)}, got {settings['text_combine']!r}")
     return settings
 
 

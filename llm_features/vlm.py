@@ -11,7 +11,8 @@ Backends:
   holding the image and the text, and only the newly generated tokens are decoded.
 
 ``generate`` also returns what the features are made of: the answer's token ids and, when asked, one layer's
-hidden state at each generation step (the state that emitted each answer token).
+hidden state at each generation step (the state that emitted each answer token), kept by a hook on that layer
+(``llm_features.layer_tap``) rather than ``output_hidden_states``, which would keep every layer's states.
 
 Decoding is greedy. Weights come from the Hub or a local folder (``save_pretrained`` layout);
 ``trust_remote_code`` stays False unless the caller asks for it. On CUDA the model runs in float16 (or the
@@ -20,12 +21,14 @@ Decoding is greedy. Weights come from the Hub or a local folder (``save_pretrain
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from PIL import Image
+from torch import nn
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
@@ -35,6 +38,7 @@ from transformers import (
 )
 
 from engine.errors import InputError
+from llm_features.layer_tap import last_position_states
 
 
 @dataclass
@@ -74,22 +78,27 @@ class VisualQuestionAnswerer(ABC):
         if len(images) != len(questions) or not images:
             raise ValueError(f"expected as many questions as images, at least one: {len(images)} and {len(questions)}")
         inputs = self.inputs(images, questions).to(self.model.device, dtype=self.model.dtype)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
-                                      output_hidden_states=layer is not None, return_dict_in_generate=True)
-        tokens = self.answer_tokens(out.sequences, inputs)
+        tap = nullcontext([]) if layer is None else last_position_states(*self.decoder_layers(), layer)
+        with torch.inference_mode(), tap as kept:
+            sequences = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+                                            return_dict_in_generate=True).sequences
+        tokens = self.answer_tokens(sequences, inputs)
         answers = [text.strip() for text in self.processor.batch_decode(tokens, skip_special_tokens=True)]
-        steps = out.sequences[:, self.prompt_length(inputs):]
+        steps = sequences[:, self.prompt_length(inputs):]
         eos = self.model.generation_config.eos_token_id
         is_eos = torch.isin(steps, torch.tensor([] if eos is None else eos, dtype=torch.long, device=steps.device))
         valid = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
         states = None
         if layer is not None:
-            layers = len(out.hidden_states[0])
-            if not -layers <= layer < layers:
-                raise InputError(f"--layer {layer}: the model has {layers} hidden-state layers (0 = embeddings)")
-            states = torch.cat([step[layer][:, -1:] for step in out.hidden_states], dim=1).float()
-        return Generation(answers, tokens.cpu(), valid.cpu(), None if states is None else states.cpu())
+            if len(kept) != steps.shape[1]:
+                raise RuntimeError(f"{type(self.model).__name__}: {len(kept)} decoder calls for {steps.shape[1]} "
+                                   "generated tokens; the hidden-state hook expects one a step")
+            states = torch.cat(kept, dim=1).float().cpu()
+        return Generation(answers, tokens.cpu(), valid.cpu(), states)
+
+    @abstractmethod
+    def decoder_layers(self) -> tuple[nn.Module, nn.ModuleList]:
+        """The module that runs once per generation step on the answer so far, and its layers in order."""
 
     @abstractmethod
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
@@ -117,6 +126,10 @@ class BlipAnswerer(VisualQuestionAnswerer):
     processor_class = BlipProcessor
     model_class = BlipForQuestionAnswering
 
+    def decoder_layers(self) -> tuple[nn.Module, nn.ModuleList]:
+        decoder = self.model.text_decoder.bert
+        return decoder, decoder.encoder.layer
+
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
         return self.processor(images=images, text=questions, padding=True, return_tensors="pt")
 
@@ -136,6 +149,14 @@ class ChatAnswerer(VisualQuestionAnswerer):
     def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20) -> None:
         super().__init__(model, processor, max_new_tokens)
         processor.tokenizer.padding_side = "left"
+
+    def decoder_layers(self) -> tuple[nn.Module, nn.ModuleList]:
+        decoder = self.model.get_decoder()
+        layers = getattr(decoder, "layers", None)
+        if not isinstance(layers, nn.ModuleList):
+            raise InputError(f"--features hidden: cannot find the decoder layers of {type(self.model).__name__} "
+                             f"(its decoder {type(decoder).__name__} has no 'layers' list)")
+        return decoder, layers
 
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
         conversations = [[{"role": "user", "content": [{"type": "image", "image": image},

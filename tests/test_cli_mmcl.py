@@ -87,6 +87,9 @@ def test_online_rgb_through_a_frozen_clip_tower(tmp_path, make_config, dataset_d
     ({"fam": True}, "neither mmcl.rgb_features nor mmcl.rgb_images is set"),
     ({"frm": True, "text_features": "/nowhere"}, "text feature store /nowhere: missing features.npy"),
     ({"lambda": 1}, "unknown config key 'mmcl.lambda'"),
+    ({"frm": True, "text_features": ["/a", "/b"], "text_combine": "sum"},
+     "mmcl.text_combine: expected one of concat, mean, got 'sum'"),
+    ({"frm": True, "text_features": {"a": 1}}, "mmcl.text_features: expected a store folder or a list of them"),
 ])
 def test_bad_mmcl_settings(tmp_path, make_config, capsys, mmcl, expected):
     assert _train(make_config(tmp_path, mmcl=mmcl)) == 2

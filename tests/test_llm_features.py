@@ -8,6 +8,8 @@ import pytest
 import torch
 
 import main_mmcl
+from bench.reference_hidden_states import layer_states
+from engine.errors import InputError
 from engine.refine import load_refinement, refined_scores
 from feeders.feature_store import FeatureStore, open_feature_stores, write_feature_store
 from llm_features import answer_questions, check_features, merge_features, vlm
@@ -18,7 +20,7 @@ from model.frm import FeatureRefinement
 from model.mmcl import MMCLObjective
 from model.public_mmcl import map_public_state
 from tests.conftest import NUM_CLASS
-from tests.tiny_vlms import NAMES, write_strips
+from tests.tiny_vlms import NAMES, save_tiny_blip, save_tiny_llava, write_strips
 
 CHAT = ["--backend", "image-text-to-text"]
 
@@ -67,6 +69,28 @@ def test_hidden_states_pooled_over_the_answer(strips, llava_dir, tmp_path):
     assert _run(strips, llava_dir, tmp_path / "bf16", *CHAT, "--features", "hidden", "--dtype", "bfloat16") == 0
     assert "16-d float16, names unique, values finite" in FeatureStore(tmp_path / "bf16" / "default", "text").check(NAMES)
     assert _run(strips, llava_dir, tmp_path / "deep", *CHAT, "--features", "hidden", "--layer", "2") == 2
+
+
+@pytest.fixture(scope="module")
+def two_layer_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("two_layers")
+    return {"blip": save_tiny_blip(root / "blip", layers=2), "image-text-to-text": save_tiny_llava(root / "llava", layers=2)}
+
+
+@pytest.mark.parametrize("backend", ["blip", "image-text-to-text"])
+def test_the_layer_hook_keeps_what_generate_s_hidden_states_hold(backend, two_layer_models, strips):
+    """Every layer, questions of several lengths (left padding): the hook's states equal those that
+    ``generate(output_hidden_states=True)`` returns for the positions that emitted the answer."""
+    answerer = vlm.load_answerer(str(two_layer_models[backend]), backend, "cpu", max_new_tokens=5,
+                                 local_files_only=True)
+    images = [open_strip(strips["images"], name) for name in NAMES]
+    questions = [QUESTION, TEMPLATES["describe-hand"], "a", QUESTION, TEMPLATES["hand-touching-foot"]]
+    for layer in (0, 1, 2, -1, -3):
+        generation = answerer.generate(images, questions, layer)
+        torch.testing.assert_close(generation.states, layer_states(answerer, images, questions, layer),
+                                   rtol=1e-6, atol=1e-6)
+    with pytest.raises(InputError, match="--layer 3: the model has 3 hidden-state layers"):
+        answerer.generate(images, questions, 3)
 
 
 def test_pooling_masks_what_follows_the_end_token():
