@@ -3,14 +3,17 @@
     python -m bench.bench_demo [--seeds 1 2 3 4 5] [--split test] [--jobs 2] [--out bench/out/demo_ablation]
 
 Trains the demo's CTR-GCN baseline and MMCL with FAM only, FRM only and FAM + FRM, each with the frozen
-towers at random weights and with the pretrained-like ones (``tools.pretrain_demo_clip``), through the real
-command (``main_mmcl.py``), then reports per run the last-epoch top-1 of the skeleton-only model on ``--split``,
-overall and on the two object pairs (drink vs touch the mouth, phone call vs touch the ear: one motion
-program, told apart in the skeleton only by the grip), and a linear probe of the frozen pooled feature F_g
-that predicts the held object (fitted on the training split, scored on ``--split``). The table gives mean ±
-std over seeds and the paired difference against the baseline of the same seed. Choose settings with
-``--split val`` (the demo's validation performers) and report ``--split test``. Runs go ``--jobs`` at a time,
-one thread each; finished runs are kept in ``--out`` and reused, so a stopped bench resumes.
+towers at random weights and with the pretrained-like ones (``tools.pretrain_demo_clip``), and FAM + FRM fed
+an oracle (a one-hot of the object really in the hand instead of features: the most any tower could tell
+about it), through the real command (``main_mmcl.py``). Per run it reports the last-epoch top-1 of the
+skeleton-only model on ``--split``, overall and on the two object pairs (drink vs touch the mouth, phone call
+vs touch the ear: one motion program, told apart in the skeleton only by the grip), and a linear probe of
+the frozen pooled feature F_g that predicts the held object (fitted on the training split, scored on
+``--split``), on the pairs and on the incidental classes, where the object is not given by the label. The
+table gives mean ± std over seeds and the paired difference against the baseline of the same seed. Choose
+settings with ``--split val`` (the demo's validation performers) and report ``--split test``. Runs go
+``--jobs`` at a time, one thread each; finished runs are kept in ``--out`` and reused, so a stopped bench
+resumes.
 """
 from __future__ import annotations
 
@@ -33,15 +36,21 @@ from sklearn.preprocessing import StandardScaler
 
 from engine.checkpoint import extract_state_dict, load_state, load_training_checkpoint
 from engine.data import build_dataset
-from engine.fileio import write_text_atomic
+from engine.errors import InputError, command
+from engine.fileio import cached_json, write_text_atomic
 from engine.trainer import build_model
 from feeders.demo_actions import DEMO_CLASSES, OBJECT_PAIRS
+from feeders.demo_data import read_held_objects
+from feeders.demo_render import OBJECT_STYLES
+from feeders.feature_store import write_feature_store
 from tools import run_demo
 
+STAMP = "inputs.json"
 BASELINE_CONFIG, MMCL_CONFIG = "config/demo/baseline_joint.yaml", "config/demo/joint.yaml"
 PAIR_CLASSES = sorted(i for i, spec in enumerate(DEMO_CLASSES) if any(spec.name in pair for pair in OBJECT_PAIRS))
-OBJECT_OF_CLASS = np.array([[None, *sorted({s.held for s in DEMO_CLASSES if s.held})].index(s.held)
-                            for s in DEMO_CLASSES])
+INCIDENTAL_CLASSES = [i for i, spec in enumerate(DEMO_CLASSES) if spec.incidental]
+#: The oracle's feature: a one-hot of the object in the hand (first column: empty hands).
+ORACLE_OBJECTS = (None, *sorted(OBJECT_STYLES))
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,8 @@ class Variant:
     name: str
     fam: bool = False
     frm: bool = False
-    towers: str = ""  # 'random' or 'pretrained' (see tools.run_demo.feature_stores)
+    towers: str = ""  # 'random', 'pretrained' (see tools.run_demo.feature_stores) or 'oracle'
+
 
     def argv(self, stores: dict[str, dict[str, Path]]) -> list[str]:
         if not (self.fam or self.frm):
@@ -64,7 +74,18 @@ class Variant:
 VARIANTS = [Variant("baseline")] + [
     Variant(f"{helpers} ({towers})", fam="FAM" in helpers, frm="FRM" in helpers, towers=towers)
     for towers in ("random", "pretrained") for helpers in ("FAM", "FRM", "FAM+FRM")
-]
+] + [Variant("FAM+FRM (oracle)", fam=True, frm=True, towers="oracle")]
+
+
+def oracle_stores() -> dict[str, Path]:
+    """RGB and text stores holding, instead of features, a one-hot of the object in the hand (the demo's ground
+    truth): what perfect towers could at most tell about it. Remade from the demo's current answers."""
+    held = read_held_objects(run_demo.DATA, "train")
+    one_hot = np.eye(len(ORACLE_OBJECTS), dtype=np.float32)[[ORACLE_OBJECTS.index(held[name]) for name in held]]
+    stores = {kind: run_demo.FEATURES / "oracle" / kind for kind in ("rgb", "text")}
+    for kind, root in stores.items():
+        write_feature_store(root, one_hot, list(held), {"kind": kind, "encoder": "oracle: one-hot of the held object"})
+    return stores
 
 
 @dataclass
@@ -73,10 +94,12 @@ class RunResult:
     pair_top1: float
     probe: float  # held-object accuracy of a linear probe on F_g, all samples of the split
     probe_pairs: float  # the same on the object-pair classes
+    probe_incidental: float  # the same on the classes whose object is not given by the label
 
 
-def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """F_g (N, C) of the run's last checkpoint on ``split`` (test-time transform) and the labels."""
+def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F_g (N, C) of the run's last checkpoint on ``split`` (test-time transform), the labels and the objects
+    held (the demo's ground truth; '' for empty hands)."""
     checkpoint = load_training_checkpoint(work_dir / "last.pt")
     config = checkpoint["config"]
     config["test_feeder_args"] = {**config["test_feeder_args"], "split": split}
@@ -87,18 +110,29 @@ def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]
     loader = torch.utils.data.DataLoader(dataset, batch_size=64)
     with torch.inference_mode():
         features = [backbone.forward_features(batch[0].float())[1] for batch in loader]
-    return torch.cat(features).numpy(), np.asarray(dataset.label)
+    held = read_held_objects(config["test_feeder_args"]["data_path"], split)
+    objects = np.array([held[name] or "" for name in dataset.sample_name])
+    return torch.cat(features).numpy(), np.asarray(dataset.label), objects
 
 
-def probe(work_dir: Path, split: str) -> tuple[float, float]:
-    """Held-object accuracy of a linear probe on F_g: fitted on the training split, scored on ``split``
-    (all samples, and the object-pair classes alone)."""
-    train_x, train_y = pooled_features(work_dir, "train")
-    eval_x, eval_y = pooled_features(work_dir, split)
+def _probe_accuracy(train_x: np.ndarray, train_objects: np.ndarray, eval_x: np.ndarray,
+                    eval_objects: np.ndarray) -> np.ndarray:
+    """Per evaluated sample, whether a linear probe fitted on the training rows tells its held object."""
     classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
-    classifier.fit(train_x, OBJECT_OF_CLASS[train_y])
-    right = classifier.predict(eval_x) == OBJECT_OF_CLASS[eval_y]
-    return float(right.mean()), float(right[np.isin(eval_y, PAIR_CLASSES)].mean())
+    return classifier.fit(train_x, train_objects).predict(eval_x) == eval_objects
+
+
+def probe(work_dir: Path, split: str) -> tuple[float, float, float]:
+    """Held-object accuracy of linear probes on F_g, fitted on the training split and scored on ``split``: one
+    fitted on every class (scored on all samples and on the object-pair classes), one fitted and scored on
+    the incidental classes alone, where the object varies within each class."""
+    train_x, train_y, train_objects = pooled_features(work_dir, "train")
+    eval_x, eval_y, eval_objects = pooled_features(work_dir, split)
+    right = _probe_accuracy(train_x, train_objects, eval_x, eval_objects)
+    train_rows, eval_rows = np.isin(train_y, INCIDENTAL_CLASSES), np.isin(eval_y, INCIDENTAL_CLASSES)
+    incidental = _probe_accuracy(train_x[train_rows], train_objects[train_rows], eval_x[eval_rows],
+                                 eval_objects[eval_rows])
+    return float(right.mean()), float(right[np.isin(eval_y, PAIR_CLASSES)].mean()), float(incidental.mean())
 
 
 def run(variant: Variant, seed: int, split: str, stores: dict, out: Path) -> RunResult:
@@ -122,6 +156,18 @@ def run(variant: Variant, seed: int, split: str, stores: dict, out: Path) -> Run
     return result
 
 
+def claim_out(out: Path, made_from: dict) -> None:
+    """Make ``out`` the bench's folder for runs made from ``made_from`` (the demo data and the towers' training);
+    refuse a folder holding runs made from other inputs rather than mix or delete them."""
+    stamp = out / STAMP
+    previous = cached_json(stamp)
+    if previous is None and out.is_dir() and any(out.iterdir()):
+        raise InputError(f"{out}: not a bench_demo folder (no {STAMP}); choose another --out")
+    if previous is not None and previous != made_from:
+        raise InputError(f"{out}: holds runs made from other demo data or towers; choose another --out or delete it")
+    write_text_atomic(stamp, json.dumps(made_from, indent=2) + "\n")
+
+
 def _cell(values: list[float]) -> str:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{100 * statistics.mean(values):.1f} ± {100 * spread:.1f}"
@@ -130,16 +176,17 @@ def _cell(values: list[float]) -> str:
 def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
     """Markdown: per variant mean ± std of each metric and the paired difference against the baseline."""
     base = results["baseline"]
-    head = "| variant | top-1 | object pairs | paired Δ top-1 | paired Δ pairs (min) | probe F_g: object (pairs) |"
-    lines = [head, "|---|---|---|---|---|---|"]
+    head = ("| variant | top-1 | object pairs | paired Δ top-1 | paired Δ pairs (min) | probe of F_g: object on the "
+            "pairs | on the incidental classes |")
+    lines = [head, "|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         delta = [r.top1 - b.top1 for r, b in zip(runs, base, strict=True)]
         delta_pair = [r.pair_top1 - b.pair_top1 for r, b in zip(runs, base, strict=True)]
         paired = "—" if name == "baseline" else _cell(delta)
         paired_pair = "—" if name == "baseline" else f"{_cell(delta_pair)} ({100 * min(delta_pair):+.1f})"
         lines.append(f"| {name} | {_cell([r.top1 for r in runs])} | {_cell([r.pair_top1 for r in runs])} | "
-                     f"{paired} | {paired_pair} | {_cell([r.probe for r in runs])} "
-                     f"({_cell([r.probe_pairs for r in runs])}) |")
+                     f"{paired} | {paired_pair} | {_cell([r.probe_pairs for r in runs])} | "
+                     f"{_cell([r.probe_incidental for r in runs])} |")
     per_seed = ["", "Per seed, top-1 (object pairs):", "", "| variant | " + " | ".join(f"seed {s}" for s in seeds)
                 + " |", "|---|" + "---|" * len(seeds)]
     for name, runs in results.items():
@@ -148,7 +195,8 @@ def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
     return "\n".join(lines + per_seed) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
+@command
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--split", choices=("val", "test"), default="test", help="where runs are scored")
@@ -160,7 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     if variants[0].name != "baseline":
         variants.insert(0, VARIANTS[0])
     start = time.perf_counter()
-    stores = run_demo.prepare_inputs()
+    stores = {**run_demo.prepare_inputs(), "oracle": oracle_stores()}
+    claim_out(args.out, run_demo.made_from("pretrained"))
     jobs = [(variant, seed) for seed in args.seeds for variant in variants]
     with ThreadPoolExecutor(args.jobs) as pool:
         done = list(pool.map(lambda job: run(*job, args.split, stores, args.out), jobs))
@@ -171,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
               f"model, mean ± std over seeds ({minutes:.0f} min, {args.jobs} jobs)\n\n")
     write_text_atomic(args.out / f"table_{args.split}.md", header + report)
     print("\n" + header + report)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

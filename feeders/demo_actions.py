@@ -3,7 +3,8 @@
 Two pairs of classes run the same program and differ in the skeleton only by the grip (closed around the
 object, open when empty: the hand tip to thumb distance differs by about 1.7 cm) and by where the hand stops
 and the head tilt, which jitter hides, while the rendered strip shows the held object: the setting in which
-co-learning with RGB and text could teach a skeleton-only model to read the grip.
+co-learning with RGB and text could teach a skeleton-only model to read the grip. Four classes may carry an
+object unrelated to the action (``incidental``): there the grip and the strip vary within the class.
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ REACH_JITTER = 0.025
 
 @dataclass(frozen=True)
 class DemoClass:
-    """An action class: name, motion program, number of people, object in actor 1's right hand (or None)."""
+    """An action class: name, motion program, number of people, object in actor 1's right hand (or None), and
+    whether actor 1 may carry an object that has nothing to do with the action (half of the samples)."""
 
     name: str
     program: Program = field(repr=False)
     persons: int = 1
     held: str | None = None
+    incidental: bool = False
 
 
 
@@ -228,10 +231,10 @@ DEMO_CLASSES: tuple[DemoClass, ...] = (
     DemoClass("make a phone call", partial(_reach_head, reach=_PHONE), held="phone"),
     DemoClass("touch the ear", partial(_reach_head, reach=_TOUCH_EAR)),
     DemoClass("throw a ball", _throw, held="ball"),
-    DemoClass("wave a hand", _wave),
-    DemoClass("squat down", _squat),
-    DemoClass("jump up", _jump),
-    DemoClass("kick forward", _kick),
+    DemoClass("wave a hand", _wave, incidental=True),
+    DemoClass("squat down", _squat, incidental=True),
+    DemoClass("jump up", _jump, incidental=True),
+    DemoClass("kick forward", _kick, incidental=True),
     DemoClass("shake hands", _shake_hands, persons=2),
     DemoClass("push someone", _push, persons=2),
     DemoClass("hug", _hug, persons=2),

@@ -10,7 +10,10 @@ the second person slot zero for one-person classes.
 Two pairs of classes run the same program and differ in the skeleton only by the grip (a hand around an
 object is closed: its tip joint folds towards the thumb) and by small differences that jitter hides, while
 the rendered strip shows the held object and the answer says so: the setting in which co-learning with RGB
-and text could teach a skeleton-only model to read the grip. Output layout: see ``generate_demo_dataset``.
+and text could teach a skeleton-only model to read the grip. In the ``incidental`` classes half of the
+samples carry an object that has nothing to do with the action (closed grip, object in the strip and the
+answer), so what the strips tell about the hand is not a function of the label. Output layout: see
+``generate_demo_dataset``.
 """
 from __future__ import annotations
 
@@ -38,13 +41,16 @@ from feeders.demo_body import (
     performer_body,
     scene_joints,
 )
-from feeders.demo_render import CAMERA, Backdrop, HeldObject, Look, encode_jpeg, render_strip
+from feeders.demo_render import CAMERA, OBJECT_STYLES, Backdrop, HeldObject, Look, encode_jpeg, render_strip
 from feeders.prepared import write_meta, write_prepared_split
 
 QUESTION = "Are the people holding objects?"
 MANIFEST = "demo.json"
-#: Bumped whenever the same arguments would generate other data (2: the object pairs' grip cue, a val split).
-GENERATOR_VERSION = 2
+#: Bumped whenever the same arguments would generate other data (2: the object pairs' grip cue, a val split;
+#: 3: incidental objects).
+GENERATOR_VERSION = 3
+#: Share of the samples of an ``incidental`` class whose actor carries an object unrelated to the action.
+INCIDENTAL_SHARE = 0.5
 MAX_PERFORMERS = 999
 
 _ANSWERS: dict[str, tuple[str, ...]] = {
@@ -59,6 +65,8 @@ _ANSWERS: dict[str, tuple[str, ...]] = {
     "two": ("No, neither person is holding anything.", "No, both people have empty hands.",
             "No, the two people are not holding objects."),
 }
+_CARRIED = ("Yes, the person is holding a {}.", "Yes, there is a {} in the person's right hand.",
+            "Yes, the person carries a {}.")
 
 
 # ---------------------------------------------------------------- samples
@@ -71,6 +79,7 @@ class DemoSample:
     data: np.ndarray  # (3, max_frames, 25, 2) float32, centred, zero-padded
     color: np.ndarray  # (max_frames, 2, 25, 2) float32 pixel coordinates, 0 where absent
     answer: str
+    held: str | None  # the object in actor 1's right hand
     joints: np.ndarray  # (L, P, 25, 3) clean camera-space joints of the P people present
     looks: list[Look]
     objects: list[HeldObject]
@@ -93,6 +102,12 @@ def make_sample(seed: int, split_id: int, label: int, index: int, performer: int
     timeline = np.clip((np.linspace(0.0, 1.0, length) - start) / (end - start), 0.0, 1.0)
     tau = timeline ** np.exp(rng.uniform(-0.25, 0.25))
     actors = spec.program(tau, bodies, rng)
+    held = spec.held
+    if spec.incidental:  # a separate stream: the class's motion is the same whether or not it carries something
+        carry = np.random.default_rng([seed, 3, split_id, label, index])
+        if carry.uniform() < INCIDENTAL_SHARE:
+            held = sorted(OBJECT_STYLES)[carry.integers(len(OBJECT_STYLES))]
+            actors[0].grip[1] = carry.uniform(0.75, 1.0)
 
     heading = rng.uniform(-0.3, 0.3)
     floor = np.array([rng.uniform(-0.5, 0.5), -rng.uniform(0.8, 1.0), rng.uniform(2.9, 3.5) + 0.3 * (spec.persons - 1)])
@@ -103,22 +118,37 @@ def make_sample(seed: int, split_id: int, label: int, index: int, performer: int
     data[:, :length, :, : spec.persons] = (noisy - noisy[0, 0, SPINE_MID]).transpose(3, 0, 2, 1)
     color = np.zeros((max_frames, NUM_PERSONS, NUM_JOINTS, 2), dtype=np.float32)
     color[:length, : spec.persons] = CAMERA.project(noisy)
-    objects = [HeldObject(spec.held, 0, HAND[1], WRIST[1], actors[0].hold)] if spec.held else []
+    objects = [HeldObject(held, 0, HAND[1], WRIST[1], actors[0].hold)] if held else []
     backdrop = Backdrop(
         wall=WALLS[rng.integers(len(WALLS))], floor=FLOORS[rng.integers(len(FLOORS))], camera_height=-floor[1]
     )
-    answers = _ANSWERS[spec.held or ("one" if spec.persons == 1 else "two")]
+    answer_choice = rng.integers(len(_CARRIED))
+    if held and not spec.held:
+        answer = _CARRIED[answer_choice].format(held)
+    else:
+        answer = _ANSWERS[spec.held or ("one" if spec.persons == 1 else "two")][answer_choice]
     return DemoSample(
         name=sample_name(performer, label),
         label=label,
         data=data,
         color=color,
-        answer=answers[rng.integers(len(answers))],
+        answer=answer,
+        held=held,
         joints=joints,
         looks=[body.look for body in bodies],
         objects=objects,
         backdrop=backdrop,
     )
+
+
+def read_held_objects(root: str | os.PathLike, split: str) -> dict[str, str | None]:
+    """The object in actor 1's right hand (None: empty) of each sample of a generated split, by name."""
+    path = Path(root) / "answers" / f"{split}.jsonl"
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        return {record["name"]: record["held"] for record in records}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{path}: not a demo answers file ({error})") from error
 
 
 def render_sample(sample: DemoSample, strip_panels: int, panel_size: int) -> np.ndarray:
@@ -167,7 +197,8 @@ def generate_demo_dataset(
     touching the test set) and ``test`` (docs/data_format.md,
     with ``<split>_color.npy`` pixel coordinates and ``meta.json``), ``rgb/<name>.jpg`` temporal RGB strips
     (``strip_panels`` panels of ``panel_size`` pixels, unless ``with_rgb`` is false), ``answers/<split>.jsonl``
-    (``{"name", "question", "answer"}`` per line, in row order) and ``classes.txt``. Rows interleave the
+    (``{"name", "question", "answer", "held"}`` per line, in row order; ``held`` is the ground truth, the
+    object in actor 1's right hand or null) and ``classes.txt``. Rows interleave the
     classes; performers are distinct per sample index and disjoint between the splits. Every file is
     written atomically and the same arguments give byte-identical files; ``demo.json`` is removed first and
     written last, so a folder that has it holds one whole generation (strips of earlier runs are pruned).
@@ -205,7 +236,8 @@ def generate_demo_dataset(
                 image = render_sample(sample, strip_panels, panel_size)
                 write_bytes_atomic(root / "rgb" / f"{sample.name}.jpg", encode_jpeg(image))
                 strips.add(f"{sample.name}.jpg")
-        lines = [json.dumps({"name": s.name, "question": QUESTION, "answer": s.answer}) + "\n" for s in samples]
+        lines = [json.dumps({"name": s.name, "question": QUESTION, "answer": s.answer, "held": s.held}) + "\n"
+                 for s in samples]
         write_text_atomic(root / "answers" / f"{split}.jsonl", "".join(lines))
         write_prepared_split(
             root, split, np.stack([s.data for s in samples]), [s.label for s in samples], [s.name for s in samples],

@@ -46,20 +46,20 @@ def step(title: str, command: str, entry: Callable[[list[str]], int], argv: list
         sys.exit(status)
 
 
-def _stamp(towers: str) -> dict:
+def made_from(towers: str) -> dict:
     """What a feature folder was made from: the demo generation, the towers and (pretrained) their training."""
-    made_from = {"demo": json.loads((DATA / MANIFEST).read_text(encoding="utf-8")), "towers": TOWERS[towers],
-                 "layout": RGB_LAYOUT}
+    inputs = {"demo": json.loads((DATA / MANIFEST).read_text(encoding="utf-8")), "towers": TOWERS[towers],
+              "layout": RGB_LAYOUT}
     if towers == "pretrained":
-        made_from["pretraining"] = json.loads((CLIP_DIR / pretrain_demo_clip.REPORT).read_text(encoding="utf-8"))["args"]
-    return made_from
+        inputs["pretraining"] = json.loads((CLIP_DIR / pretrain_demo_clip.REPORT).read_text(encoding="utf-8"))["args"]
+    return inputs
 
 
 def feature_stores(towers: str) -> dict[str, Path]:
     """The RGB and text feature stores of the training split made with ``towers``, made unless up to date."""
     folder = FEATURES / towers
     stores = {"rgb": folder / "rgb", "text": folder / "text"}
-    stamp = _stamp(towers)
+    stamp = made_from(towers)
     if cached_json(folder / STAMP) == stamp:
         return stores
     shutil.rmtree(folder, ignore_errors=True)  # the demo's own cache, made from other inputs
