@@ -29,12 +29,13 @@ from engine.checkpoint import (
 )
 from engine.config import dump_config
 from engine.data import build_dataset, test_loader, train_loader, worker_note
-from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_runtime, teardown_runtime
+from engine.distributed import Runtime, all_gather_objects, reduce_mean
 from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
 from engine.guards import NonFiniteGuard, on_any_rank
 from engine.history import read_history, write_history
 from engine.interrupt import StopRequests
+from engine.launch import run_on_devices
 from engine.metrics import confusion_matrix, topk_accuracy
 from engine.objective import build_objective, mmcl_settings
 from engine.plots import draw_curves, write_evaluation_pictures
@@ -69,7 +70,7 @@ def autocast_context(config: dict[str, Any], device: torch.device) -> contextlib
 
 
 def wrap_for_devices(model: nn.Module, runtime: Runtime) -> nn.Module:
-    """Move ``model`` to the device; DDP under torchrun, DataParallel for several ``--device`` ids."""
+    """Move ``model`` to the device; DDP when distributed, DataParallel for several ``--device`` ids (``parallel: dp``)."""
     model = model.to(runtime.device)
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
@@ -230,11 +231,7 @@ def writing(what: Path | str, work_dir: Path) -> Iterator[None]:
 
 def train(config: dict[str, Any]) -> dict[str, Any]:
     """Train as configured; return the final results (also written to ``results.json``)."""
-    runtime = setup_runtime(config["device"])
-    try:
-        return _train(config, runtime)
-    finally:
-        teardown_runtime()
+    return run_on_devices(_train, config)
 
 
 def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
@@ -384,11 +381,7 @@ def _stopped(stop: StopRequests, where: str, work_dir: Path) -> RunStopped:
 
 def test(config: dict[str, Any]) -> dict[str, float]:
     """Evaluate ``weights`` on the test split; write scores and reports into the work_dir."""
-    runtime = setup_runtime(config["device"])
-    try:
-        return _test(config, runtime)
-    finally:
-        teardown_runtime()
+    return run_on_devices(_test, config)
 
 
 def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
