@@ -86,8 +86,9 @@ def _rank_main(rank: int, phase: Phase[T], config: dict[str, Any], devices: list
     except RunStopped as error:
         _exit(reports, ("stopped", rank, str(error), error.exit_status))
     except KeyboardInterrupt:
-        _exit(reports, ("stopped", rank, f"rank {rank} stopped at once by a second stop signal", 130))
-    except Exception as error:  # a crash: its traceback goes to this process's stderr, one line to the parent
+        message = f"rank {rank} was interrupted (a second stop signal, or one before the run began)"
+        _exit(reports, ("stopped", rank, message, 130))
+    except Exception as error:  # noqa: BLE001 (a crash: traceback to this process's stderr, one line to the parent)
         traceback.print_exc()
         reason = " ".join(str(error).split())
         _exit(reports, ("crash", rank, f"rank {rank} on {devices[rank]} failed: {type(error).__name__}: {reason}", 1))
