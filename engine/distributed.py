@@ -6,12 +6,15 @@ import datetime
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from engine.errors import InputError
 
+#: /proc/cpuinfo flags of native bfloat16 arithmetic: x86 AVX512-BF16 and AMX-BF16, Arm BF16.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 #: How long a collective may wait for the other ranks before the run fails.
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
 
@@ -118,6 +121,18 @@ def _join_group(device: torch.device, rank: int, world: int, local_rank: int, st
                                 world_size=world if store else -1, timeout=COLLECTIVE_TIMEOUT)
     note = f"distributed: rank {rank} of {world} on {device} ({dist.get_backend()})" + (f", {how}" if how else "")
     return Runtime(device, rank, world, local_rank, note=note)
+
+
+def native_bf16_flags(cpuinfo: str | None = None) -> list[str] | None:
+    """The native-bfloat16 flags of this CPU's ``/proc/cpuinfo`` (or of the text ``cpuinfo``); None if unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    listed = {flag for line in cpuinfo.splitlines() if line.split(":")[0].strip() in ("flags", "Features")
+              for flag in line.partition(":")[2].split()}
+    return [flag for flag in NATIVE_BF16_FLAGS if flag in listed]
 
 
 def teardown_runtime() -> None:
