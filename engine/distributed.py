@@ -21,7 +21,9 @@ COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
 
 @dataclass
 class Runtime:
-    """Where this process runs: its device, its rank among ``world_size`` processes, extra DataParallel GPUs."""
+    """Where this process runs: its device, its rank among ``world_size`` processes, extra DataParallel GPUs,
+    and whether the processes split the configured batches (spawned for ``--device 0 1``) or each loads whole
+    ones (torchrun)."""
 
     device: torch.device
     rank: int = 0
@@ -29,6 +31,12 @@ class Runtime:
     local_rank: int = 0
     data_parallel_ids: list[int] = field(default_factory=list)
     note: str = ""
+    split_batches: bool = False
+
+    def share(self, batch_size: int) -> int:
+        """This process's batch for a configured ``batch_size``: all of it, or an equal share (rounded up)
+        when the processes split the batches, as DataParallel splits them over its GPUs."""
+        return -(-batch_size // self.world_size) if self.split_batches else batch_size
 
     @property
     def distributed(self) -> bool:
@@ -103,9 +111,13 @@ def setup_runtime(device_ids: Sequence[int | str]) -> Runtime:
 
 def join_spawned_group(rank: int, devices: Sequence[torch.device], port: int) -> Runtime:
     """Join the process group of ``len(devices)`` processes spawned on this machine as rank ``rank`` on
-    ``devices[rank]``, through the rendezvous store on ``port`` of 127.0.0.1 (held by the parent)."""
+    ``devices[rank]``, through the rendezvous store on ``port`` of 127.0.0.1 (held by the parent); the
+    processes split the configured batches."""
     store = dist.TCPStore("127.0.0.1", port, len(devices), is_master=False, timeout=COLLECTIVE_TIMEOUT)
-    return _join_group(devices[rank], rank, len(devices), rank, store, "spawned")
+    runtime = _join_group(devices[rank], rank, len(devices), rank, store,
+                          f"spawned; each batch split over the {len(devices)} processes")
+    runtime.split_batches = True
+    return runtime
 
 
 def _join_group(device: torch.device, rank: int, world: int, local_rank: int, store: dist.Store | None = None,

@@ -1,10 +1,11 @@
 """Run a phase on the configured devices: in this process, or one spawned DDP process per listed device.
 
 ``--device 0 1`` without torchrun (``parallel: ddp``, the default) starts one process per listed device on this
-machine, as ``torchrun --nproc_per_node 2`` would, with the same results: NCCL on CUDA, gloo for
-``--device cpu cpu``, a rendezvous store on a free local port that this process holds. Only rank 0 writes
-files. The first failing process's ``InputError`` / ``RunStopped`` (or crash) is raised here again as one
-line, after the others have stopped; SIGTERM and SIGINT sent to this process are passed on to them.
+machine: NCCL on CUDA, gloo for ``--device cpu cpu``, a rendezvous store on a free local port that this
+process holds. The processes split each configured batch as DataParallel does (the public configs' batch
+sizes keep their meaning), so a run equals ``torchrun --nproc_per_node 2`` with half the batch sizes. Only
+rank 0 writes files. The first failing process's ``InputError`` / ``RunStopped`` (or crash) is raised here
+again as one line, after the others have stopped; SIGTERM and SIGINT sent to this process are passed on.
 """
 from __future__ import annotations
 
@@ -54,8 +55,12 @@ def run_on_devices(phase: Phase[T], config: dict[str, Any]) -> T:
 def spawn(phase: Phase[T], config: dict[str, Any], devices: list[torch.device]) -> T:
     """Run ``phase`` as rank i on ``devices[i]`` in ``len(devices)`` new processes; rank 0's result.
 
-    Results travel through a pipe: they must be small (metrics, not tensors).
+    The processes split each configured batch (``batch_size`` must be a multiple of their number), as
+    DataParallel does. Results travel through a pipe: they must be small (metrics, not tensors).
     """
+    if config["batch_size"] % len(devices):
+        raise InputError(f"batch_size {config['batch_size']}: --device {' '.join(map(str, config['device']))} "
+                         f"splits each batch over {len(devices)} processes: use a multiple of {len(devices)}")
     store = dist.TCPStore("127.0.0.1", 0, len(devices), is_master=True, wait_for_workers=False,
                           timeout=COLLECTIVE_TIMEOUT)
     reports = mp.get_context("spawn").SimpleQueue()

@@ -1,5 +1,6 @@
 """DDP on the CPU: torchrun with two gloo processes trains, shards evaluation and gathers every sample; the two
-processes that ``--device cpu cpu`` spawns by itself train to the same weights; a failing rank is one line."""
+processes that ``--device cpu cpu`` spawns by itself (splitting each batch) train to the same weights; a failing
+rank is one line."""
 from __future__ import annotations
 
 import json
@@ -25,8 +26,8 @@ def _run(command: list[str]) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_torchrun_and_spawned_processes_train_alike(tmp_path, make_config, dataset_dir):
     config = make_config(tmp_path, num_epoch=1, batch_size=4, mmcl={"frm": False})
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                str(29600 + os.getpid() % 300), str(ROOT / "main_mmcl.py"), "--config", str(config)]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",  # free port
+                str(ROOT / "main_mmcl.py"), "--config", str(config)]
     result = _run(torchrun)
     assert result.returncode == 0, result.stderr[-2000:]
     work = tmp_path / "run"
@@ -37,9 +38,9 @@ def test_torchrun_and_spawned_processes_train_alike(tmp_path, make_config, datas
     results = json.loads((work / "results.json").read_text())
     assert results["last"]["top1"] == pytest.approx(float(np.mean(scores["scores"].argmax(1) == scores["labels"])))
 
-    spawned = tmp_path / "spawned"
+    spawned = tmp_path / "spawned"  # the two processes split each batch, as DataParallel: twice torchrun's sizes
     result = _run([sys.executable, str(ROOT / "main_mmcl.py"), "--config", str(config), "--device", "cpu", "cpu",
-                   "--work-dir", str(spawned)])
+                   "--batch-size", "8", "--test-batch-size", "10", "--work-dir", str(spawned)])
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rank 0 of 2 on cpu (gloo), spawned" in (spawned / "log.txt").read_text()
     weights = [torch.load(w / "last.pt", map_location="cpu", weights_only=True)["model"] for w in (work, spawned)]
@@ -55,6 +56,13 @@ def test_a_failing_spawned_rank_is_one_line_and_writes_nothing(tmp_path, make_co
     status = main(["--config", str(config), "--device", "cpu", "cpu", "--weights", str(tmp_path / "missing.pt")])
     lines = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "missing.pt" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_devices_is_refused(tmp_path, make_config, capsys):
+    config = make_config(tmp_path, batch_size=5)
+    assert main(["--config", str(config), "--device", "cpu", "cpu"]) == 2
+    assert "error: batch_size 5: --device cpu cpu splits each batch over 2 processes" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
