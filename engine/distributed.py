@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -116,8 +116,7 @@ def join_spawned_group(rank: int, devices: Sequence[torch.device], port: int) ->
     store = dist.TCPStore("127.0.0.1", port, len(devices), is_master=False, timeout=COLLECTIVE_TIMEOUT)
     runtime = _join_group(devices[rank], rank, len(devices), rank, store,
                           f"spawned; each batch split over the {len(devices)} processes")
-    runtime.split_batches = True
-    return runtime
+    return replace(runtime, split_batches=True)
 
 
 def _join_group(device: torch.device, rank: int, world: int, local_rank: int, store: dist.Store | None = None,
@@ -129,8 +128,10 @@ def _join_group(device: torch.device, rank: int, world: int, local_rank: int, st
     else:
         torch.set_flush_denormal(True)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store, rank=rank if store else -1,
-                                world_size=world if store else -1, timeout=COLLECTIVE_TIMEOUT)
+        joined_by_store = store is not None
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store,
+                                rank=rank if joined_by_store else -1, world_size=world if joined_by_store else -1,
+                                timeout=COLLECTIVE_TIMEOUT)
     note = f"distributed: rank {rank} of {world} on {device} ({dist.get_backend()})" + (f", {how}" if how else "")
     return Runtime(device, rank, world, local_rank, note=note)
 
