@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "base_lr": 0.1,
     "step": [35, 55],
     "device": [0],
+    "parallel": "ddp",  # several --device ids: one spawned DDP process each (ddp) or DataParallel (dp)
     "optimizer": "SGD",
     "nesterov": True,
     "batch_size": 64,
@@ -200,7 +201,13 @@ def _problems(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "lr_scheduler", f"expected step or cosine, got {config['lr_scheduler']!r}"
     if config["optimizer"] not in ("SGD", "AdamW", "Adam"):
         yield "optimizer", f"expected SGD, Adam or AdamW, got {config['optimizer']!r}"
-    for key in ("show_topk", "step", "device"):
+    if config["parallel"] not in ("ddp", "dp"):
+        yield "parallel", f"expected ddp or dp, got {config['parallel']!r}"
+    device = config["device"]
+    on_cpu = isinstance(device, list) and bool(device) and all(d == "cpu" for d in device)  # one process per entry
+    if not on_cpu and (not isinstance(device, list) or not all(type(d) is int and d >= 0 for d in device)):
+        yield "device", f"expected CUDA ids (0 1 ...) or cpu (cpu ...), got {device!r}"
+    for key in ("show_topk", "step"):
         value = config[key]
         if not isinstance(value, list) or not all(type(k) is int for k in value) or key == "show_topk" and not value:
             yield key, f"expected a list of integers, got {value!r}"

@@ -59,16 +59,18 @@ def train_loader(dataset: Dataset, config: dict[str, Any], runtime: Runtime, epo
     else:
         generator = torch.Generator().manual_seed(derive_seed(config["seed"], epoch, 17))
         sampler = RandomSampler(dataset, generator=generator)
-    drop_last = len(sampler) >= config["batch_size"]
+    batch_size = runtime.share(config["batch_size"])
+    drop_last = len(sampler) >= batch_size
     if skip_batches:
-        sampler = SkipSampler(sampler, skip_batches * config["batch_size"])
-    return _loader(dataset, sampler, config["batch_size"], config, runtime, epoch, drop_last=drop_last)
+        sampler = SkipSampler(sampler, skip_batches * batch_size)
+    return _loader(dataset, sampler, batch_size, config, runtime, epoch, drop_last=drop_last)
 
 
 def test_loader(dataset: Dataset, config: dict[str, Any], runtime: Runtime) -> DataLoader:
     """The evaluation loader: this rank's share of the dataset, in dataset order."""
     sampler = ShardSampler(len(dataset), runtime.rank, runtime.world_size)
-    return _loader(dataset, sampler, config["test_batch_size"], config, runtime, epoch=0, drop_last=False)
+    return _loader(dataset, sampler, runtime.share(config["test_batch_size"]), config, runtime, epoch=0,
+                   drop_last=False)
 
 
 class WorkerInit:

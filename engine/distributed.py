@@ -1,17 +1,29 @@
-"""Device choice and process groups: one CPU or GPU, DataParallel for ``--device 0 1``, DDP under torchrun."""
+"""Device choice and process groups: one CPU or GPU, DDP under torchrun or in processes spawned for
+``--device 0 1`` (``engine.launch``), DataParallel for ``--device 0 1`` with ``parallel: dp``."""
 from __future__ import annotations
 
 import datetime
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
+from engine.errors import InputError
+
+#: /proc/cpuinfo flags of native bfloat16 arithmetic: x86 AVX512-BF16 and AMX-BF16, Arm BF16.
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+#: How long a collective may wait for the other ranks before the run fails.
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
+
 
 @dataclass
 class Runtime:
-    """Where this process runs: its device, its rank among ``world_size`` processes, extra DataParallel GPUs."""
+    """Where this process runs: its device, its rank among ``world_size`` processes, extra DataParallel GPUs,
+    and whether the processes split the configured batches (spawned for ``--device 0 1``) or each loads whole
+    ones (torchrun)."""
 
     device: torch.device
     rank: int = 0
@@ -19,6 +31,12 @@ class Runtime:
     local_rank: int = 0
     data_parallel_ids: list[int] = field(default_factory=list)
     note: str = ""
+    split_batches: bool = False
+
+    def share(self, batch_size: int) -> int:
+        """This process's batch for a configured ``batch_size``: all of it, or an equal share (rounded up)
+        when the processes split the batches, as DataParallel splits them over its GPUs."""
+        return -(-batch_size // self.world_size) if self.split_batches else batch_size
 
     @property
     def distributed(self) -> bool:
@@ -34,38 +52,100 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
-def setup_runtime(device_ids: list[int]) -> Runtime:
-    """Pick the device(s) and join the process group if launched by torchrun.
+def cpu_requested(device_ids: Sequence[int | str]) -> bool:
+    """True for ``--device cpu`` (one CPU process) or ``--device cpu cpu ...`` (one gloo process per entry)."""
+    return bool(device_ids) and all(d == "cpu" for d in device_ids)
 
-    CUDA is used when available: under torchrun each process takes GPU ``LOCAL_RANK`` and NCCL; otherwise
-    the first listed id, and several ids mean DataParallel over them (the public ``--device 0 1``). Without
-    CUDA everything runs on the CPU (gloo under torchrun) and the note says so.
-    """
-    cuda = torch.cuda.is_available()
-    if launched_by_torchrun():
-        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-        if cuda:
-            torch.cuda.set_device(local_rank)
-            device = torch.device("cuda", local_rank)
-        else:
-            device = torch.device("cpu")
-            torch.set_flush_denormal(True)
-        if not dist.is_initialized():
-            dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(minutes=30))
-        note = f"distributed: rank {rank} of {world} on {device} ({dist.get_backend()})"
-        return Runtime(device, rank, world, local_rank, note=note)
-    if not cuda:
-        torch.set_flush_denormal(True)  # denormal activations slow CPU kernels by an order of magnitude
-        return Runtime(torch.device("cpu"), note="CUDA is not available: running on the CPU")
+
+def cuda_ids(device_ids: Sequence[int | str]) -> list[int]:
+    """The listed CUDA ids (``[0]`` if none), each visible and listed once; else an ``InputError``."""
     ids = [int(i) for i in device_ids] or [0]
     missing = [i for i in ids if i >= torch.cuda.device_count()]
     if missing:
-        raise ValueError(f"--device {missing[0]}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        raise InputError(f"--device {missing[0]}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if len(set(ids)) < len(ids):
+        raise InputError(f"--device {' '.join(map(str, ids))}: a device is listed twice")
+    return ids
+
+
+def spawn_devices(device_ids: Sequence[int | str], parallel: str) -> list[torch.device]:
+    """The devices to start one DDP process each on (``engine.launch``), or ``[]`` to run in this process.
+
+    Spawning needs several listed devices, ``parallel: ddp`` and no torchrun: ``--device 0 1`` on CUDA (without
+    CUDA the run stays one CPU process, as before), ``--device cpu cpu`` on the CPU.
+    """
+    if launched_by_torchrun() or parallel != "ddp" or len(device_ids) < 2:
+        return []
+    if cpu_requested(device_ids):
+        return [torch.device("cpu")] * len(device_ids)
+    if not torch.cuda.is_available():
+        return []
+    return [torch.device("cuda", i) for i in cuda_ids(device_ids)]
+
+
+def setup_runtime(device_ids: Sequence[int | str]) -> Runtime:
+    """Pick the device(s) and join the process group if launched by torchrun.
+
+    CUDA is used when available and ``--device`` does not say ``cpu``: under torchrun each process takes GPU
+    ``LOCAL_RANK`` and NCCL; otherwise the first listed id, and several ids mean DataParallel over them (the
+    public ``--device 0 1`` with ``parallel: dp``). Without CUDA everything runs on the CPU (gloo under
+    torchrun) and the note says so.
+    """
+    on_cpu = cpu_requested(device_ids)
+    cuda = torch.cuda.is_available() and not on_cpu
+    if launched_by_torchrun():
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+        return _join_group(device, rank, world, local_rank)
+    if not cuda:
+        torch.set_flush_denormal(True)  # denormal activations slow CPU kernels by an order of magnitude
+        why = "--device cpu" if on_cpu else "CUDA is not available"
+        return Runtime(torch.device("cpu"), note=f"{why}: running on the CPU")
+    ids = cuda_ids(device_ids)
     torch.cuda.set_device(ids[0])
     parallel = ids if len(ids) > 1 else []
     note = f"running on cuda:{ids[0]}" + (f" with DataParallel over GPUs {ids}" if parallel else "")
     return Runtime(torch.device("cuda", ids[0]), data_parallel_ids=parallel, note=note)
+
+
+def join_spawned_group(rank: int, devices: Sequence[torch.device], port: int) -> Runtime:
+    """Join the process group of ``len(devices)`` processes spawned on this machine as rank ``rank`` on
+    ``devices[rank]``, through the rendezvous store on ``port`` of 127.0.0.1 (held by the parent); the
+    processes split the configured batches."""
+    store = dist.TCPStore("127.0.0.1", port, len(devices), is_master=False, timeout=COLLECTIVE_TIMEOUT)
+    runtime = _join_group(devices[rank], rank, len(devices), rank, store,
+                          f"spawned; each batch split over the {len(devices)} processes")
+    return replace(runtime, split_batches=True)
+
+
+def _join_group(device: torch.device, rank: int, world: int, local_rank: int, store: dist.Store | None = None,
+                how: str = "") -> Runtime:
+    """Set the device up and join the process group (NCCL on CUDA, gloo on the CPU); env rendezvous without
+    ``store``."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    else:
+        torch.set_flush_denormal(True)
+    if not dist.is_initialized():
+        joined_by_store = store is not None
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=store,
+                                rank=rank if joined_by_store else -1, world_size=world if joined_by_store else -1,
+                                timeout=COLLECTIVE_TIMEOUT)
+    note = f"distributed: rank {rank} of {world} on {device} ({dist.get_backend()})" + (f", {how}" if how else "")
+    return Runtime(device, rank, world, local_rank, note=note)
+
+
+def native_bf16_flags(cpuinfo: str | None = None) -> list[str] | None:
+    """The native-bfloat16 flags of this CPU's ``/proc/cpuinfo`` (or of the text ``cpuinfo``); None if unreadable."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    listed = {flag for line in cpuinfo.splitlines() if line.split(":")[0].strip() in ("flags", "Features")
+              for flag in line.partition(":")[2].split()}
+    return [flag for flag in NATIVE_BF16_FLAGS if flag in listed]
 
 
 def teardown_runtime() -> None:

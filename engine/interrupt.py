@@ -6,24 +6,32 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: A repeat of the first signal within this many seconds is the same request (sent to the process group and
+#: passed on by a launcher too), not a second one.
+REPEAT_SECONDS = 1.0
 
 
 class StopRequests:
     """Context manager that records the first stop signal in ``received`` (None until one arrives) and
-    restores the previous handlers on exit; a second signal stops at once (``KeyboardInterrupt``). Outside
-    the main thread it records nothing."""
+    restores the previous handlers on exit; a second signal stops at once (``KeyboardInterrupt``), except a
+    repeat of the first within :data:`REPEAT_SECONDS`. Outside the main thread it records nothing."""
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
+        self._received_at = 0.0
         self._previous: dict[signal.Signals, object] = {}
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
+        now = time.monotonic()
         if self.received is not None:
+            if signum == self.received and now - self._received_at < REPEAT_SECONDS:
+                return
             raise KeyboardInterrupt(f"second stop signal ({signal.Signals(signum).name}): stopping at once")
-        self.received = signal.Signals(signum)
+        self.received, self._received_at = signal.Signals(signum), now
 
     def __enter__(self) -> StopRequests:
         if threading.current_thread() is threading.main_thread():

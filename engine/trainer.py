@@ -29,12 +29,13 @@ from engine.checkpoint import (
 )
 from engine.config import dump_config
 from engine.data import build_dataset, test_loader, train_loader, worker_note
-from engine.distributed import Runtime, all_gather_objects, reduce_mean, setup_runtime, teardown_runtime
+from engine.distributed import Runtime, all_gather_objects, native_bf16_flags, reduce_mean
 from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
 from engine.guards import NonFiniteGuard, on_any_rank
 from engine.history import read_history, write_history
 from engine.interrupt import StopRequests
+from engine.launch import run_on_devices
 from engine.metrics import confusion_matrix, topk_accuracy
 from engine.objective import build_objective, mmcl_settings
 from engine.plots import draw_curves, write_evaluation_pictures
@@ -68,8 +69,24 @@ def autocast_context(config: dict[str, Any], device: torch.device) -> contextlib
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def amp_note(config: dict[str, Any], device: torch.device, cpuinfo: str | None = None) -> str | None:
+    """The log line of ``amp``: the dtype, and on the CPU whether it computes bfloat16 natively (``cpuinfo``:
+    the text of /proc/cpuinfo, read if not given); without native bf16 a warning that it is slower there."""
+    if not config["amp"]:
+        return None
+    if device.type == "cuda":
+        return "amp: float16 autocast on CUDA"
+    flags = native_bf16_flags(cpuinfo)
+    if flags is None:
+        return "amp: bfloat16 autocast on the CPU (/proc/cpuinfo unreadable: native bfloat16 support unknown)"
+    if not flags:
+        return ("warning: amp: this CPU has no native bfloat16 (no avx512_bf16 / amx_bf16 / bf16 flag in "
+                "/proc/cpuinfo): bfloat16 autocast is emulated and slower than float32 here")
+    return f"amp: bfloat16 autocast on the CPU (native: {', '.join(flags)})"
+
+
 def wrap_for_devices(model: nn.Module, runtime: Runtime) -> nn.Module:
-    """Move ``model`` to the device; DDP under torchrun, DataParallel for several ``--device`` ids."""
+    """Move ``model`` to the device; DDP when distributed, DataParallel for several ``--device`` ids (``parallel: dp``)."""
     model = model.to(runtime.device)
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
@@ -233,11 +250,7 @@ def writing(what: Path | str, work_dir: Path) -> Iterator[None]:
 
 def train(config: dict[str, Any]) -> dict[str, Any]:
     """Train as configured; return the final results (also written to ``results.json``)."""
-    runtime = setup_runtime(config["device"])
-    try:
-        return _train(config, runtime)
-    finally:
-        teardown_runtime()
+    return run_on_devices(_train, config)
 
 
 def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
@@ -278,7 +291,9 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         with writing("config.yaml", work_dir):
             write_text_atomic(work_dir / "config.yaml", dump_config(config))
     log.info(f"command: {config['command']}")
-    log.info(runtime.note)
+    for note in (runtime.note, amp_note(config, runtime.device)):
+        if note:
+            log.info(note)
     if config["ignored_keys"]:
         log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
     for note in [*notes, worker_note(config, len(train_set))]:
@@ -386,11 +401,7 @@ def _stopped(stop: StopRequests, where: str, work_dir: Path) -> RunStopped:
 
 def test(config: dict[str, Any]) -> dict[str, float]:
     """Evaluate ``weights`` on the test split; write scores and reports into the work_dir."""
-    runtime = setup_runtime(config["device"])
-    try:
-        return _test(config, runtime)
-    finally:
-        teardown_runtime()
+    return run_on_devices(_test, config)
 
 
 def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
@@ -411,7 +422,9 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     work_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed start leaves nothing behind
     log = RunLog(work_dir, enabled=runtime.is_main, tensorboard=False)
     log.info(f"command: {config['command']}")
-    log.info(runtime.note)
+    for note in (runtime.note, amp_note(config, runtime.device)):
+        if note:
+            log.info(note)
     indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)
     metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log, pictures=True)
     if frm is not None:

@@ -21,6 +21,7 @@ from torch import nn
 from engine.errors import InputError
 from graph import ntu_rgb_d, ucla
 from model.init import bn_init, classifier_init, init_convs_and_bns, init_temporal
+from model.precision import full_precision, wide, wide_dtype
 
 #: Graph classes accepted by name (the dotted names of the public configs, and our short names).
 GRAPHS: dict[str, type] = {
@@ -116,8 +117,10 @@ class CTRGraphConv(nn.Module):
     """Channel-wise topology refinement graph convolution over all subsets, then BN, residual and ReLU.
 
     Per subset k: ``Q_k = conv4(tanh(x1_u - x2_v)) * alpha + A_k`` with ``x1, x2`` the embeddings of the
-    temporal mean of ``x``; output ``sum_k sum_v Q_k[n,c,u,v] * conv3_k(x)[n,c,t,v]``. Subclasses with one
-    embedding (pair (conv1, conv1), as TD-GCN) set ``uses_second_embedding = False``.
+    temporal mean of ``x``; output ``sum_k sum_v Q_k[n,c,u,v] * conv3_k(x)[n,c,t,v]``. Under autocast only
+    ``conv3`` and ``down`` run in low precision: the refinement, the aggregation and BN compute in float32
+    (``model.precision``). Subclasses with one embedding (pair (conv1, conv1), as TD-GCN) set
+    ``uses_second_embedding = False``.
     """
 
     uses_second_embedding = True
@@ -152,7 +155,7 @@ class CTRGraphConv(nn.Module):
         n, _, _, v = x.shape
         names = ("conv1", "conv2") if self.uses_second_embedding else ("conv1",)
         weight, bias = cat_conv_params([getattr(sub, name) for sub in self.convs for name in names])
-        pooled = F.conv1d(x.mean(2), weight.flatten(1).unsqueeze(-1), bias)
+        pooled = F.conv1d(x.mean(2, dtype=wide_dtype(x.dtype)), weight.flatten(1).unsqueeze(-1), bias)
         pooled = pooled.view(n, len(self.convs), len(names), -1, v).transpose(0, 1)
         return pooled[:, :, 0], pooled[:, :, -1]
 
@@ -162,19 +165,21 @@ class CTRGraphConv(nn.Module):
         Built transposed so that it is the contiguous right operand of the aggregation's matrix products.
         ``alpha`` (and ``scale``) multiply the few weights of ``conv4`` rather than its large output; the bias
         and the graph are added in place (faster than ``baddbmm``'s broadcast for these short products).
+        Computed in float32 (or wider) under autocast.
         """
-        first, second = self.embeddings(x)
-        n, v = first.shape[1], first.shape[-1]
-        relation = torch.tanh(first.unsqueeze(-2) - second.unsqueeze(-1)).flatten(-2)
-        gain = self.alpha if scale is None else self.alpha * scale
-        graph = self.adjacency.transpose(1, 2).flatten(1)
-        if scale is not None:
-            graph = graph * scale
-        return [
-            torch.bmm((sub.conv4.weight.flatten(1) * gain).expand(n, -1, -1), relation[i])
-            .add_((sub.conv4.bias * gain).unsqueeze(-1)).add_(graph[i]).view(n, -1, v, v)
-            for i, sub in enumerate(self.convs)
-        ]
+        with full_precision(x):
+            first, second = self.embeddings(x)
+            n, v = first.shape[1], first.shape[-1]
+            relation = torch.tanh(first.unsqueeze(-2) - second.unsqueeze(-1)).flatten(-2)
+            gain = self.alpha if scale is None else self.alpha * scale
+            graph = self.adjacency.transpose(1, 2).flatten(1)
+            if scale is not None:
+                graph = graph * scale
+            return [
+                torch.bmm((sub.conv4.weight.flatten(1) * gain).expand(n, -1, -1), relation[i])
+                .add_((sub.conv4.bias * gain).unsqueeze(-1)).add_(graph[i]).view(n, -1, v, v)
+                for i, sub in enumerate(self.convs)
+            ]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``conv3`` of every subset as one convolution, laid out (N, C_out, K, T, V).
@@ -192,13 +197,15 @@ class CTRGraphConv(nn.Module):
     def apply_topology(features: torch.Tensor, topology: Sequence[torch.Tensor]) -> torch.Tensor:
         """``sum_k sum_v features[n,c,k,t,v] * Q_k[n,c,u,v]`` as batched matrix products, (N, C_out, T, V).
 
-        ``topology`` holds each ``Q_k`` transposed, as :meth:`topology` returns it.
+        ``topology`` holds each ``Q_k`` transposed, as :meth:`topology` returns it. Computed in float32 (or
+        wider) under autocast.
         """
         n, c, _, t, v = features.shape
         out = None
-        for part, graph in zip(features.unbind(2), topology):
-            part, graph = part.flatten(0, 1), graph.flatten(0, 1)
-            out = torch.bmm(part, graph) if out is None else out.baddbmm_(part, graph)
+        with full_precision(features):
+            for part, graph in zip(wide(features).unbind(2), topology):
+                part, graph = part.flatten(0, 1), graph.flatten(0, 1)
+                out = torch.bmm(part, graph) if out is None else out.baddbmm_(part, graph)
         return out.view(n, c, t, v)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from model.precision import full_precision
+
 
 def directional_loss(anchors: torch.Tensor, pairs_all: torch.Tensor, anchors_all: torch.Tensor, offset: int,
                      temperature: float) -> torch.Tensor:
@@ -41,16 +43,17 @@ def _gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 
 def contrastive_alignment_loss(skeleton: torch.Tensor, rgb: torch.Tensor, temperature: float = 0.4,
                                gather_negatives: bool = False) -> torch.Tensor:
-    """``L_c`` between skeleton features (N, D) and projected RGB features (N, D)."""
-    a, b = F.normalize(skeleton.float(), dim=1), F.normalize(rgb.float(), dim=1)
-    if gather_negatives and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        a_all, b_all = _gather_with_grad(a), _gather_with_grad(b)
-        offset = dist.get_rank() * len(a)
-    else:
-        a_all, b_all, offset = a, b, 0
-    forward = directional_loss(a, b_all, a_all, offset, temperature)
-    backward = directional_loss(b, a_all, b_all, offset, temperature)
-    return 0.5 * (forward + backward).mean()
+    """``L_c`` between skeleton features (N, D) and projected RGB features (N, D), in float32 under autocast."""
+    with full_precision(skeleton):
+        a, b = F.normalize(skeleton.float(), dim=1), F.normalize(rgb.float(), dim=1)
+        if gather_negatives and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            a_all, b_all = _gather_with_grad(a), _gather_with_grad(b)
+            offset = dist.get_rank() * len(a)
+        else:
+            a_all, b_all, offset = a, b, 0
+        forward = directional_loss(a, b_all, a_all, offset, temperature)
+        backward = directional_loss(b, a_all, b_all, offset, temperature)
+        return 0.5 * (forward + backward).mean()
 
 
 class FeatureAlignment(nn.Module):

@@ -21,6 +21,7 @@ from torch import nn
 
 from model.ctrgcn import CTRGraphConv, GCNBackbone, Pointwise
 from model.init import conv_init
+from model.precision import full_precision, wide
 
 
 class TDGraphConv(CTRGraphConv):
@@ -44,12 +45,14 @@ class TDGraphConv(CTRGraphConv):
                 conv_init(sub.conv2)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        """``beta`` times the refined-topology aggregation plus ``gamma`` times the per-frame one, (N, C, T, V)."""
-        features = self.features(x)
+        """``beta`` times the refined-topology aggregation plus ``gamma`` times the per-frame one, (N, C, T, V);
+        in float32 (or wider) under autocast, as the refined topology."""
+        features = wide(self.features(x))
         refined = self.apply_topology(features, self.topology(x, scale=self.beta))
-        frame_mean = features.mean(1)
-        temporal = torch.tanh(frame_mean.unsqueeze(-1) - frame_mean.unsqueeze(-2))
-        return refined + torch.einsum("nktuv,ncktv->nctu", temporal, features) * self.gamma
+        with full_precision(features):
+            frame_mean = features.mean(1)
+            temporal = torch.tanh(frame_mean.unsqueeze(-1) - frame_mean.unsqueeze(-2))
+            return refined + torch.einsum("nktuv,ncktv->nctu", temporal, features) * self.gamma
 
 
 class Model(GCNBackbone):

@@ -1,4 +1,6 @@
-"""DDP on the CPU: torchrun with two gloo processes trains, shards evaluation and gathers every sample."""
+"""DDP on the CPU: torchrun with two gloo processes trains, shards evaluation and gathers every sample; the two
+processes that ``--device cpu cpu`` spawns by itself (splitting each batch) train to the same weights; a failing
+rank is one line."""
 from __future__ import annotations
 
 import json
@@ -9,17 +11,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from main_mmcl import main
 
 ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(command, check=False, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.slow
-def test_torchrun_two_cpu_processes(tmp_path, make_config, dataset_dir):
+def test_torchrun_and_spawned_processes_train_alike(tmp_path, make_config, dataset_dir):
     config = make_config(tmp_path, num_epoch=1, batch_size=4, mmcl={"frm": False})
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(29600 + os.getpid() % 300), str(ROOT / "main_mmcl.py"), "--config", str(config)]
-    result = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",  # free port
+                str(ROOT / "main_mmcl.py"), "--config", str(config)]
+    result = _run(torchrun)
     assert result.returncode == 0, result.stderr[-2000:]
     work = tmp_path / "run"
     assert "rank 0 of 2 on cpu (gloo)" in (work / "log.txt").read_text()
@@ -28,3 +37,42 @@ def test_torchrun_two_cpu_processes(tmp_path, make_config, dataset_dir):
     assert list(scores["names"]) == expected  # both ranks' shares, back in dataset order
     results = json.loads((work / "results.json").read_text())
     assert results["last"]["top1"] == pytest.approx(float(np.mean(scores["scores"].argmax(1) == scores["labels"])))
+
+    spawned = tmp_path / "spawned"  # the two processes split each batch, as DataParallel: twice torchrun's sizes
+    result = _run([sys.executable, str(ROOT / "main_mmcl.py"), "--config", str(config), "--device", "cpu", "cpu",
+                   "--batch-size", "8", "--test-batch-size", "10", "--work-dir", str(spawned)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rank 0 of 2 on cpu (gloo), spawned" in (spawned / "log.txt").read_text()
+    weights = [torch.load(w / "last.pt", map_location="cpu", weights_only=True)["model"] for w in (work, spawned)]
+    assert weights[0].keys() == weights[1].keys()
+    for name in weights[0]:
+        torch.testing.assert_close(weights[1][name], weights[0][name], rtol=0, atol=0, msg=name)
+    np.testing.assert_array_equal(np.load(spawned / "epoch1_test_score.npz")["scores"], scores["scores"])
+    assert json.loads((spawned / "results.json").read_text())["last"] == results["last"]
+
+
+def test_a_failing_spawned_rank_is_one_line_and_writes_nothing(tmp_path, make_config, capsys):
+    config = make_config(tmp_path, num_epoch=1)
+    status = main(["--config", str(config), "--device", "cpu", "cpu", "--weights", str(tmp_path / "missing.pt")])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "missing.pt" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_batch_that_does_not_split_over_the_devices_is_refused(tmp_path, make_config, capsys):
+    config = make_config(tmp_path, batch_size=5)
+    assert main(["--config", str(config), "--device", "cpu", "cpu"]) == 2
+    assert "error: batch_size 5: --device cpu cpu splits each batch over 2 processes" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("device, problem", [(["cpu", 0], "expected CUDA ids"), ([-1], "expected CUDA ids")])
+def test_device_lists_mixing_cpu_and_ids_are_refused(tmp_path, make_config, capsys, device, problem):
+    config = make_config(tmp_path, device=device)
+    assert main(["--config", str(config)]) == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_parallel_must_be_ddp_or_dp(tmp_path, make_config, capsys):
+    assert main(["--config", str(make_config(tmp_path)), "--parallel", "horovod"]) == 2
+    assert "'parallel': expected ddp or dp" in capsys.readouterr().err

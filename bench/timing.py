@@ -1,0 +1,117 @@
+"""Side-by-side timing of a backbone against its public-structure reference, shared by the backbone benches.
+
+Both models hold the same weights and get the same input. Each case (a training step or an evaluation at some
+batch) is warmed up once, then timed in interleaved rounds, ours then the reference's (the order flips every
+other round), so that a slow spell of the machine hits both. A row gives the median time of each and the median
+of the per-round speed-ups (reference time / ours) with their min–max spread.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+
+import torch
+from torch import nn
+
+from model.complexity import count_parameters, macs_per_sample
+
+#: The autocast dtypes a bench can add rows for.
+DTYPES = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall-clock seconds of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               dtype: torch.dtype | None = None) -> None:
+    """One SGD step on cross-entropy (forward under CPU autocast to ``dtype`` if given), backward, update."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        logits = model(x)
+    nn.functional.cross_entropy(logits.float(), y).backward()
+    optimizer.step()
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Evaluation-mode logits without autograd (under CPU autocast to ``dtype`` if given)."""
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        return model(x)
+
+
+def interleaved(runs: dict[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of every run in each of ``repeats`` rounds, alternating the runs (order reversed every
+    other round), after ``warmup`` untimed rounds."""
+    names = list(runs)
+    for _ in range(warmup):
+        for name in names:
+            runs[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names if repeat % 2 == 0 else names[::-1]:
+            times[name].append(timed(runs[name]))
+    return times
+
+
+def comparison_row(label: str, batch: int, times: dict[str, list[float]]) -> str:
+    """Median ms per call (and samples/s) of ours and the reference, the median per-round speed-up [min–max]."""
+    ratios = sorted(ref / ours for ours, ref in zip(times["ours"], times["reference"]))
+    cells = [f"{1e3 * statistics.median(t):9.1f} ms ({batch / statistics.median(t):6.1f}/s)"
+             for t in (times["ours"], times["reference"])]
+    return f"{label:<22} {cells[0]:>24} {cells[1]:>24} {statistics.median(ratios):6.2f}x [{ratios[0]:.2f}–{ratios[-1]:.2f}]"
+
+
+def bench_parser(description: str) -> argparse.ArgumentParser:
+    """The options every backbone bench takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved timed rounds per case")
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["fp32"],
+                        help="rows for each: fp32, and/or bf16 CPU autocast (both models alike)")
+    return parser
+
+
+def compare(title: str, ours: nn.Module, reference: nn.Module, cases: Sequence[tuple[str, int]],
+            args: argparse.Namespace, num_class: int = 60) -> None:
+    """Time ``ours`` against ``reference`` (same weights) on each (mode, batch) of ``cases``, mode ``train`` (an
+    SGD step) or ``eval``, for every ``args.dtype``; print a row per case. Refuses models whose logits differ."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    models = {"ours": ours, "reference": reference}
+    torch.manual_seed(0)
+    inputs = {batch: torch.randn(batch, 3, args.frames, 25, 2) for _, batch in cases}
+    probe = inputs[max(inputs)][:4]
+    expected = evaluate(reference, probe)
+    difference = ((evaluate(ours, probe) - expected).abs().max() / expected.abs().max()).item()
+    if difference > 1e-5:
+        raise SystemExit(f"outputs differ (max |logit difference| {difference:.1e} of the largest logit): no timing")
+    labels = torch.randint(0, num_class, (max(inputs),))
+    optimizers = {name: torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9) for name, m in models.items()}
+
+    print(f"{title}, CPU, {torch.get_num_threads()} threads, T={args.frames}, V=25, M=2, K={num_class}; "
+          f"{args.repeats} interleaved rounds after a warm-up; same weights, eval logits agree to {difference:.1e} "
+          f"of the largest")
+    for name, model in models.items():
+        print(f"{name:>9}: {count_parameters(model):,} parameters, "
+              f"{macs_per_sample(model, inputs[min(inputs)][:1]) / 1e9:.3f} GMAC per sample")
+    print(f"{'case':<22} {'ours (median)':>24} {'reference (median)':>24} {'speed-up: median [min–max] per round'}")
+    for dtype_name in args.dtype:
+        dtype = DTYPES[dtype_name]
+        for mode, batch in cases:
+            x = inputs[batch]
+            if mode == "train":
+                runs = {n: partial(train_step, m, optimizers[n], x, labels[:batch], dtype) for n, m in models.items()}
+            else:
+                runs = {n: partial(evaluate, m, x, dtype) for n, m in models.items()}
+            times = interleaved(runs, 1, args.repeats)
+            print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times), flush=True)
