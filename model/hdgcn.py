@@ -11,7 +11,10 @@ The forward pass is reorganised for speed (``bench.bench_hdgcn``), with the same
 down-projections run as one convolution and their BatchNorms as one call; the subset convolutions are
 applied before the graph products (they commute), batched over layers; the EdgeConv output is constant over
 time, so it is kept (N, C, V) and only broadcast at the end; and the k-NN EdgeConvs of all layers run
-together. Nothing is tied to a device.
+together. A 1x1 convolution's bias before a training-mode BatchNorm cancels, so it is never added to the large
+activations (only to the running means); in eval mode those BatchNorms are folded into the convolutions,
+and the subset branches' offsets are added to the per-layer maxima and weighted sums only. Nothing is tied
+to a device.
 """
 from __future__ import annotations
 
@@ -160,27 +163,30 @@ def edge_convs(modules: Sequence[EdgeConv], x: torch.Tensor) -> torch.Tensor:
     return y.amax(-1).view(n, count, c, v)
 
 
-class LayerWeightedSum(torch.autograd.Function):
-    """``out[n, w, p] = Σ_l weight[n, w, l] · x[n, l, w, p]`` for ``x`` (N, L, W, P) and ``weight`` (N, W, L).
+class PeaksAndRows(torch.autograd.Function):
+    """Per-layer temporal maxima (N, L, W, V) of ``x`` (N, L, W, T, V), and ``x`` as rows (N·W, L, T·V).
 
-    Matrix products over a copy of ``x`` with the layers next to the positions; the backward writes the
-    gradient of ``x`` straight in ``x``'s layout, where autograd's would come in the copy's, to be copied back.
+    The rows, a copy with the layers next to the positions, make the layer-weighted sum one batched matrix
+    product. Both outputs' gradients reach the backward together, which assembles them into one tensor in
+    ``x``'s layout in a single pass (autograd would zero a tensor for the maxima's and add the two).
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        n, layers, width, p = x.shape
-        rows = x.transpose(1, 2).reshape(n * width, layers, p)
-        ctx.save_for_backward(rows, weight)
-        return torch.bmm(weight.reshape(n * width, 1, layers), rows).view(n, width, p)
+    def forward(ctx: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, layers, width, t, v = x.shape
+        # max, not amax: where a layer's output is constant over time (joints outside the layer), the
+        # gradient goes to one frame, as in the public model
+        peaks, index = x.max(3)
+        ctx.save_for_backward(index)
+        return peaks, x.transpose(1, 2).reshape(n * width, layers, t * v)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows, weight = ctx.saved_tensors
-        n, width, layers = weight.shape
-        grad_x = grad.unsqueeze(1) * weight.transpose(1, 2).unsqueeze(-1)
-        return grad_x, torch.bmm(rows, grad.reshape(n * width, -1, 1)).view(n, width, layers)
+    def backward(ctx: Any, grad_peaks: torch.Tensor, grad_rows: torch.Tensor) -> torch.Tensor:
+        (index,) = ctx.saved_tensors
+        n, layers, width, v = index.shape
+        grad = grad_rows.view(n, width, layers, -1, v).transpose(1, 2).contiguous()
+        return grad.scatter_add_(3, index.unsqueeze(3), grad_peaks.unsqueeze(3))
 
 
 class HierarchyAttention(nn.Module):
@@ -265,16 +271,16 @@ class HDGraphConv(nn.Module):
         down = torch.relu_(conv_norm(x, self.conv_down)).view(n, self.PA.shape[0], -1, t, v)
         spread, offset = self.subsets(down)
         edges = edge_convs([layer[-1] for layer in self.conv], down.mean(3))  # (N, L, C', V)
-        width = spread.shape[2]
+        layers, width = spread.shape[1:3]
         if self.aha is None:
             weight = None
             graph_part, edge_part = spread.sum(1), edges.sum(1)
         else:
-            # max, not amax: where a layer's output is constant over time (joints outside the layer), the
-            # gradient goes to one frame as in the public model
-            peak = spread.max(3).values if offset is None else spread.max(3).values + offset.unsqueeze(-1)
-            weight = self.aha(torch.cat((peak, edges), dim=2).transpose(1, 2))  # (N, C, L)
-            graph_part = LayerWeightedSum.apply(spread.flatten(3), weight[:, :width]).view(n, width, t, v)
+            peaks, rows = PeaksAndRows.apply(spread)
+            if offset is not None:
+                peaks = peaks + offset.unsqueeze(-1)
+            weight = self.aha(torch.cat((peaks, edges), dim=2).transpose(1, 2))  # (N, C, L)
+            graph_part = torch.bmm(weight[:, :width].reshape(-1, 1, layers), rows).view(n, width, t, v)
             edge_part = torch.einsum("nlcv,ncl->ncv", edges, weight[:, width:])
         out = torch.cat((graph_part, edge_part.unsqueeze(2).expand(-1, -1, t, -1)), dim=1)
         if offset is not None:  # eval mode: the subset BatchNorms' offsets, summed or weighted as their layers
