@@ -1,8 +1,9 @@
 """Benchmark: our HD-GCN against the straightforward reference, CPU training step and evaluation throughput.
 
 Run ``python -m bench.bench_hdgcn [--quick] [--repeats R]``. Both models hold the same weights (ours loads the
-reference's); they are timed alternately in one run (the order flips every repeat) after a warm-up, and each
-mode reports the median throughput with its min–max spread. The two models' logits on the same batch are
+reference's); they are timed alternately in one run (A, B, B, A, ...: the order flips every round) after a
+warm-up. Each case reports both models' median time per call and the median of the per-round speed-ups
+(reference time / ours, same round) with their min–max spread. The two models' logits on the same batch are
 compared first: the speed-up is only printed for identical outputs.
 """
 from __future__ import annotations
@@ -41,18 +42,18 @@ def interleaved(runs: dict[str, Callable[[], object]], warmup: int, repeats: int
     return times
 
 
-def rate_line(mode: str, batch: int, times: dict[str, list[float]]) -> str:
-    """Median samples/s [min–max] of both models and the ratio of the medians."""
-    rates = {name: sorted(batch / t for t in values) for name, values in times.items()}
-    cells = [f"{statistics.median(r):7.2f} [{r[0]:.2f}–{r[-1]:.2f}]" for r in rates.values()]
-    ratio = statistics.median(rates["ours"]) / statistics.median(rates["reference"])
-    return f"{mode:<17} {cells[0]:>24} {cells[1]:>24} {ratio:>8.2f}x"
+def case_line(case: str, batch: int, times: dict[str, list[float]]) -> str:
+    """Median ms per call (and samples/s) of both models; the median [min–max] of the per-round speed-ups."""
+    cells = [f"{1e3 * statistics.median(t):9.1f} ms {batch / statistics.median(t):7.2f}/s" for t in times.values()]
+    ratios = sorted(r / o for o, r in zip(times["ours"], times["reference"]))
+    spread = f"{statistics.median(ratios):.2f}x [{ratios[0]:.2f}–{ratios[-1]:.2f}]"
+    return f"{case:<17} {cells[0]:>22} {cells[1]:>22} {spread:>18}"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two timed repeats")
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per model and mode")
+    parser.add_argument("--quick", action="store_true", help="two timed rounds")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per case")
     parser.add_argument("--frames", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     args = parser.parse_args(argv)
@@ -79,16 +80,17 @@ def main(argv: list[str] | None = None) -> None:
         train_step(models[name], optimizers[name], inputs[16], y)
 
     print(f"HD-GCN (CoM 21), CPU, {torch.get_num_threads()} threads, T={args.frames}, V=25, M=2, K=60; "
-          f"median samples/s [min–max] of {repeats} interleaved repeats after a warm-up; "
+          f"{repeats} interleaved rounds per case after a warm-up: median time per call, and the median "
+          f"[min–max] of the per-round speed-ups; "
           f"same weights, eval logits agree to {difference:.1e} of the largest")
     for name, model in models.items():
         print(f"{name:>9}: {count_parameters(model):,} parameters, "
               f"{macs_per_sample(model, inputs[1]) / 1e9:.3f} GMAC per sample")
-    print(f"{'mode':<17} {'ours':>24} {'reference':>24} {'speed-up':>9}")
-    print(rate_line("train step, b=16", 16, interleaved({n: partial(step, n) for n in models}, 1, repeats)), flush=True)
+    print(f"{'case':<17} {'ours':>22} {'reference':>22} {'speed-up':>18}")
+    print(case_line("train step, b=16", 16, interleaved({n: partial(step, n) for n in models}, 1, repeats)), flush=True)
     for batch in (1, 16, 64):  # the evaluation path is warmed up once, at batch 1
         runs = {name: partial(evaluate, model, inputs[batch]) for name, model in models.items()}
-        print(rate_line(f"eval, b={batch}", batch, interleaved(runs, int(batch == 1), repeats)), flush=True)
+        print(case_line(f"eval, b={batch}", batch, interleaved(runs, int(batch == 1), repeats)), flush=True)
 
 
 if __name__ == "__main__":
