@@ -107,11 +107,12 @@ def conv_norm(x: torch.Tensor, blocks: Sequence[nn.Sequential]) -> torch.Tensor:
     One matrix product for all blocks; in training mode the convolutions' biases are left to :func:`batch_norm`
     (they cancel), in eval mode the BatchNorms are folded into the convolutions.
     """
-    n, _, t, v = x.shape
+    n, c, t, v = x.shape
     weight, bias = cat_conv_params([block[0] for block in blocks])
     norms = [block[1] for block in blocks]
-    if norms[0].training:
-        return batch_norm((weight.flatten(1) @ x.flatten(2)).view(n, -1, t, v), norms, shift=bias)
+    if norms[0].training:  # bmm over the expanded weight: ``weight @ x`` would fold N into a transposed copy of x
+        product = torch.bmm(weight.flatten(1).expand(n, -1, -1), x.reshape(n, c, t * v))
+        return batch_norm(product.view(n, -1, t, v), norms, shift=bias)
     scale, offset = folded_norm(norms, bias)
     return pointwise(x, weight * scale.view(-1, 1, 1, 1), offset)
 
