@@ -13,7 +13,8 @@ applied before the graph products (they commute), batched over layers; the EdgeC
 time, so it is kept (N, C, V) and only broadcast at the end; and the k-NN EdgeConvs of all layers run
 together. A 1x1 convolution's bias before a training-mode BatchNorm cancels, so it is never added to the large
 activations (only to the running means); in eval mode those BatchNorms are folded into the convolutions,
-and the subset branches' offsets are added to the per-layer maxima and weighted sums only. Nothing is tied
+and the subset branches' offsets are added to the per-layer maxima and weighted sums only. The attention's
+per-layer maxima and the layer-major copy for its weighted sum share one backward pass. Nothing is tied
 to a device.
 """
 from __future__ import annotations
