@@ -11,7 +11,11 @@ The forward pass is reorganised for speed (``bench.bench_hdgcn``), with the same
 down-projections run as one convolution and their BatchNorms as one call; the subset convolutions are
 applied before the graph products (they commute), batched over layers; the EdgeConv output is constant over
 time, so it is kept (N, C, V) and only broadcast at the end; and the k-NN EdgeConvs of all layers run
-together. Nothing is tied to a device.
+together. A 1x1 convolution's bias before a training-mode BatchNorm cancels, so it is never added to the large
+activations (only to the running means); in eval mode those BatchNorms are folded into the convolutions,
+and the subset branches' offsets are added to the per-layer maxima and weighted sums only. The attention's
+per-layer maxima and the layer-major copy for its weighted sum share one backward pass. Nothing is tied
+to a device.
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from engine.errors import InputError
 from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
@@ -58,14 +63,22 @@ def conv_bn(in_channels: int, out_channels: int, relu: bool = False) -> nn.Seque
     return nn.Sequential(*layers, nn.ReLU(inplace=True)) if relu else nn.Sequential(*layers)
 
 
-def batch_norm(x: torch.Tensor, norms: Sequence[nn.BatchNorm2d]) -> torch.Tensor:
-    """BatchNorm of ``x`` whose channels are those of ``norms`` in order, in one call.
+def norm_tensors(norms: Sequence[nn.BatchNorm2d]) -> tuple[torch.Tensor, ...]:
+    """Weights, biases, running means and running variances of ``norms``, each concatenated in order."""
+    return tuple(torch.cat([getattr(n, name) for n in norms]) for name in ("weight", "bias", "running_mean", "running_var"))
+
+
+def batch_norm(x: torch.Tensor, norms: Sequence[nn.BatchNorm2d], shift: torch.Tensor | None = None) -> torch.Tensor:
+    """BatchNorm of ``x + shift`` (``shift``: a per-channel constant) whose channels are those of ``norms`` in order.
 
     Equal to applying each norm to its slice of channels, running statistics included (they are written back).
+    In training mode the batch mean cancels ``shift``: it is not added to ``x``, only to the running means, and
+    it keeps its gradient, exactly zero (the public model's is zero up to rounding).
     """
     first = norms[0]
-    weight, bias = torch.cat([n.weight for n in norms]), torch.cat([n.bias for n in norms])
-    mean, var = torch.cat([n.running_mean for n in norms]), torch.cat([n.running_var for n in norms])
+    weight, bias, mean, var = norm_tensors(norms)
+    if shift is not None:
+        bias = bias + shift * (0.0 if first.training else weight * torch.rsqrt(var + first.eps))
     if not first.training:
         return F.batch_norm(x, mean, var, weight, bias, False, 0.0, first.eps)
     for norm in norms:
@@ -74,10 +87,35 @@ def batch_norm(x: torch.Tensor, norms: Sequence[nn.BatchNorm2d]) -> torch.Tensor
     out = F.batch_norm(x, mean, var, weight, bias, True, momentum, first.eps)
     sizes = [n.num_features for n in norms]
     with torch.no_grad():
+        if shift is not None:
+            mean = mean + momentum * shift  # not in place: the backward reads the running mean it was given
         for norm, new_mean, new_var in zip(norms, mean.split(sizes), var.split(sizes)):
             norm.running_mean.copy_(new_mean)
             norm.running_var.copy_(new_var)
     return out
+
+
+def folded_norm(norms: Sequence[nn.BatchNorm2d], shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BatchNorm of ``x + shift`` (channels of ``norms``) as ``x * scale + offset``: (scale, offset)."""
+    weight, bias, mean, var = norm_tensors(norms)
+    scale = weight * torch.rsqrt(var + norms[0].eps)
+    return scale, bias + (shift - mean) * scale
+
+
+def conv_norm(x: torch.Tensor, blocks: Sequence[nn.Sequential]) -> torch.Tensor:
+    """The 1x1 convolutions and BatchNorms of the :func:`conv_bn` ``blocks`` on ``x`` (N, C, T, V), concatenated.
+
+    One matrix product for all blocks; in training mode the convolutions' biases are left to :func:`batch_norm`
+    (they cancel), in eval mode the BatchNorms are folded into the convolutions.
+    """
+    n, c, t, v = x.shape
+    weight, bias = cat_conv_params([block[0] for block in blocks])
+    norms = [block[1] for block in blocks]
+    if norms[0].training:  # bmm over the expanded weight: ``weight @ x`` would fold N into a transposed copy of x
+        product = torch.bmm(weight.flatten(1).expand(n, -1, -1), x.reshape(n, c, t * v))
+        return batch_norm(product.view(n, -1, t, v), norms, shift=bias)
+    scale, offset = folded_norm(norms, bias)
+    return pointwise(x, weight * scale.view(-1, 1, 1, 1), offset)
 
 
 def nearest_neighbours(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -125,6 +163,32 @@ def edge_convs(modules: Sequence[EdgeConv], x: torch.Tensor) -> torch.Tensor:
     y = (gathered + centre_part.unsqueeze(-1)).view(n, count * c, v, k)
     y = F.leaky_relu(batch_norm(y, [m.conv[1] for m in modules]), 0.2)
     return y.amax(-1).view(n, count, c, v)
+
+
+class PeaksAndRows(torch.autograd.Function):
+    """Per-layer temporal maxima (N, L, W, V) of ``x`` (N, L, W, T, V), and ``x`` as rows (N·W, L, T·V).
+
+    The rows, a copy with the layers next to the positions, make the layer-weighted sum one batched matrix
+    product. Both outputs' gradients reach the backward together, which assembles them into one tensor in
+    ``x``'s layout in a single pass (autograd would zero a tensor for the maxima's and add the two).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, layers, width, t, v = x.shape
+        # max, not amax: where a layer's output is constant over time (joints outside the layer), the
+        # gradient goes to one frame, as in the public model
+        peaks, index = x.max(3)
+        ctx.save_for_backward(index)
+        return peaks, x.transpose(1, 2).reshape(n * width, layers, t * v)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_peaks: torch.Tensor, grad_rows: torch.Tensor) -> torch.Tensor:
+        (index,) = ctx.saved_tensors
+        n, layers, width, v = index.shape
+        grad = grad_rows.view(n, width, layers, -1, v).transpose(1, 2).contiguous()
+        return grad.scatter_add_(3, index.unsqueeze(3), grad_peaks.unsqueeze(3))
 
 
 class HierarchyAttention(nn.Module):
@@ -180,42 +244,55 @@ class HDGraphConv(nn.Module):
         init_convs_and_bns(self)
         bn_init(self.bn, 1e-6)
 
-    def layer_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every layer's subset outputs (N, L, 3·C/4, T, V) and EdgeConv outputs (N, L, C/4, V)."""
-        n, _, t, v = x.shape
-        layers, subsets = self.PA.shape[:2]
-        weight, bias = cat_conv_params([seq[0] for seq in self.conv_down])
-        down = torch.relu_(batch_norm(pointwise(x, weight, bias), [seq[1] for seq in self.conv_down]))
-        inter = down.shape[1] // layers
-        down = down.view(n, layers, inter, t * v)
-        convs = [layer[j][0] for layer in self.conv for j in range(subsets)]
-        weight, bias = cat_conv_params(convs)
-        mixed = weight.view(layers, subsets * inter, inter) @ down  # (N, L, S·C/4, T·V)
+    def subsets(self, down: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Every layer's subset branches (N, L, S·C', T, V) from its down-projection ``down`` (N, L, C', T, V).
+
+        The subset convolutions run before the graph products (they commute), batched over layers. Training mode
+        applies the BatchNorms; eval mode folds their scales into the convolutions and returns their offsets
+        (L, S·C') apart, to be added to the few values that need them (None in training).
+        """
+        n, layers, inter, t, v = down.shape
+        subsets = self.PA.shape[1]
+        blocks = [layer[j] for layer in self.conv for j in range(subsets)]
+        weight, bias = cat_conv_params([block[0] for block in blocks])
+        norms = [block[1] for block in blocks]
+        offset = None
+        if not self.training:
+            scale, offset = folded_norm(norms, bias)
+            weight, offset = weight * scale.view(-1, 1, 1, 1), offset.view(layers, -1)
+        mixed = weight.view(layers, subsets * inter, inter) @ down.flatten(3)  # (N, L, S·C', T·V)
         graph = self.PA.transpose(-1, -2).unsqueeze(0)  # (1, L, S, V_in, V_out)
-        spread = mixed.view(n, layers, subsets, inter * t, v) @ graph
-        spread = spread.view(n, layers * subsets * inter, t, v) + bias.view(1, -1, 1, 1)
-        spread = batch_norm(spread, [layer[j][1] for layer in self.conv for j in range(subsets)])
-        edges = edge_convs([layer[-1] for layer in self.conv], down.view(n, layers, inter, t, v).mean(3))
-        return spread.view(n, layers, subsets * inter, t, v), edges
+        spread = (mixed.view(n, layers, subsets, inter * t, v) @ graph).view(n, -1, t, v)
+        if self.training:
+            spread = batch_norm(spread, norms, shift=bias)
+        return spread.view(n, layers, subsets * inter, t, v), offset
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        """The layers summed, or weighted by the attention, (N, C_out, T, V)."""
-        spread, edges = self.layer_features(x)
-        n, _, width, t, v = spread.shape
+        """The layers (subset branches and EdgeConv) summed, or weighted by the attention, (N, C_out, T, V)."""
+        n, _, t, v = x.shape
+        down = torch.relu_(conv_norm(x, self.conv_down)).view(n, self.PA.shape[0], -1, t, v)
+        spread, offset = self.subsets(down)
+        edges = edge_convs([layer[-1] for layer in self.conv], down.mean(3))  # (N, L, C', V)
+        layers, width = spread.shape[1:3]
         if self.aha is None:
+            weight = None
             graph_part, edge_part = spread.sum(1), edges.sum(1)
         else:
-            # max, not amax: where a layer's output is constant over time (joints outside the layer), the
-            # gradient goes to one frame as in the public model
-            summary = torch.cat((spread.max(3).values, edges), dim=2).transpose(1, 2)  # (N, C, L, V)
-            weight = self.aha(summary)
-            graph_part = weight[:, :width].unsqueeze(2) @ spread.flatten(3).transpose(1, 2)  # (N, W, 1, T·V)
-            graph_part = graph_part.view(n, width, t, v)
+            peaks, rows = PeaksAndRows.apply(spread)
+            if offset is not None:
+                peaks = peaks + offset.unsqueeze(-1)
+            weight = self.aha(torch.cat((peaks, edges), dim=2).transpose(1, 2))  # (N, C, L)
+            graph_part = torch.bmm(weight[:, :width].reshape(-1, 1, layers), rows).view(n, width, t, v)
             edge_part = torch.einsum("nlcv,ncl->ncv", edges, weight[:, width:])
-        return torch.cat((graph_part, edge_part.unsqueeze(2).expand(-1, -1, t, -1)), dim=1)
+        out = torch.cat((graph_part, edge_part.unsqueeze(2).expand(-1, -1, t, -1)), dim=1)
+        if offset is not None:  # eval mode: the subset BatchNorms' offsets, summed or weighted as their layers
+            level = offset.sum(0).expand(n, -1) if weight is None else (weight[:, :width] * offset.t()).sum(-1)
+            out[:, :width] += level.view(n, width, 1, 1)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu_(self.bn(self.aggregate(x)).add_(self.down(x)))
+        residual = x if isinstance(self.down, nn.Identity) else conv_norm(x, [self.down])
+        return torch.relu_(self.bn(self.aggregate(x)).add_(residual))
 
 
 class BiasedConvBN(nn.Module):
