@@ -37,9 +37,11 @@ class CTRGC(nn.Module):
 class UnitGCN(nn.Module):
     """Sum of the subsets' CTRGC outputs, BN, residual, ReLU."""
 
+    subset_conv: type[nn.Module] = CTRGC
+
     def __init__(self, in_channels: int, out_channels: int, adjacency: np.ndarray, adaptive: bool = True) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(CTRGC(in_channels, out_channels) for _ in range(adjacency.shape[0]))
+        self.convs = nn.ModuleList(self.subset_conv(in_channels, out_channels) for _ in range(adjacency.shape[0]))
         if in_channels != out_channels:
             self.down = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
         else:
@@ -55,9 +57,13 @@ class UnitGCN(nn.Module):
         init_convs_and_bns(self)
         bn_init(self.bn, 1e-6)
 
+    def subset(self, i: int, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """The output of subset ``i``."""
+        return self.convs[i](x, adjacency[i], self.alpha)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         adjacency = self.PA if self.adaptive else self.A
-        y = sum(conv(x, adjacency[i], self.alpha) for i, conv in enumerate(self.convs))
+        y = sum(self.subset(i, x, adjacency) for i in range(len(self.convs)))
         return torch.relu_(self.bn(y) + self.down(x))
 
 
@@ -123,6 +129,8 @@ class TCNGCNUnit(nn.Module):
 class Model(nn.Module):
     """Reference CTR-GCN with the constructor of ``model.ctrgcn.Model``."""
 
+    graph_conv: type[nn.Module] = UnitGCN
+
     def __init__(
         self, num_class: int = 60, num_point: int = 25, num_person: int = 2,
         graph: str | Any = "graph.ntu_rgb_d.Graph", graph_args: Mapping[str, Any] | None = None,
@@ -135,7 +143,7 @@ class Model(nn.Module):
         b = base_channel
         widths = [in_channels, b, b, b, b, 2 * b, 2 * b, 2 * b, 4 * b, 4 * b, 4 * b]
         for i, stride in enumerate((1, 1, 1, 1, 2, 1, 1, 2, 1, 1)):
-            gcn = UnitGCN(widths[i], widths[i + 1], adjacency, adaptive)
+            gcn = self.graph_conv(widths[i], widths[i + 1], adjacency, adaptive)
             self.add_module(f"l{i + 1}", TCNGCNUnit(gcn, widths[i], widths[i + 1], stride, residual=i > 0))
         self.fc = nn.Linear(4 * b, num_class)
         classifier_init(self.fc)

@@ -61,6 +61,25 @@ def interleaved(runs: dict[str, Callable[[], object]], warmup: int, repeats: int
     return times
 
 
+def operator_times(fn: Callable[[], object]) -> dict[str, float]:
+    """Self CPU milliseconds per operator over one call of ``fn`` (``torch.profiler``)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        fn()
+    return {event.key: event.self_cpu_time_total / 1e3 for event in profile.key_averages()}
+
+
+def breakdown_rows(ours: dict[str, float], reference: dict[str, float], top: int = 10) -> list[str]:
+    """The ``top`` operators taking the most time in either model, with the ms of each and each one's share."""
+    totals = {"ours": sum(ours.values()), "reference": sum(reference.values())}
+    names = sorted(set(ours) | set(reference), key=lambda name: -max(ours.get(name, 0.0), reference.get(name, 0.0)))
+    rows = []
+    for name in names[:top]:
+        cells = [f"{times.get(name, 0.0):8.1f} ms {100 * times.get(name, 0.0) / totals[who]:4.0f}%"
+                 for who, times in (("ours", ours), ("reference", reference))]
+        rows.append(f"    {name:<40} {cells[0]:>18} {cells[1]:>18}")
+    return rows + [f"    {'all operators':<40} {totals['ours']:8.1f} ms {'':5} {totals['reference']:8.1f} ms"]
+
+
 def comparison_row(label: str, batch: int, times: dict[str, list[float]]) -> str:
     """Median ms per call (and samples/s) of ours and the reference, the median per-round speed-up [min–max]."""
     ratios = sorted(ref / ours for ours, ref in zip(times["ours"], times["reference"]))
@@ -77,6 +96,7 @@ def bench_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
     parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["fp32"],
                         help="rows for each: fp32, and/or bf16 CPU autocast (both models alike)")
+    parser.add_argument("--profile", action="store_true", help="after each row, its heaviest operators in each model")
     return parser
 
 
@@ -115,3 +135,5 @@ def compare(title: str, ours: nn.Module, reference: nn.Module, cases: Sequence[t
                 runs = {n: partial(evaluate, m, x, dtype) for n, m in models.items()}
             times = interleaved(runs, 1, args.repeats)
             print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times), flush=True)
+            if args.profile:
+                print("\n".join(breakdown_rows(operator_times(runs["ours"]), operator_times(runs["reference"]))))

@@ -338,7 +338,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                      + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in NOT_LOGGED)
                      + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
             log.scalars({"train/lr": lr, "train/acc": stats["acc"], "train/loss_epoch": stats["loss"]}, epoch + 1)
-            record = {"epoch": epoch + 1, "lr": lr, **{k: v for k, v in stats.items() if k not in NOT_LOGGED}}
+            record = {"epoch": epoch + 1, "lr": lr, **{k: v for k, v in stats.items() if k not in NOT_LOGGED},
+                      "seconds": stats["seconds"]}
             history.append(record)
 
             is_last = epoch + 1 == config["num_epoch"]

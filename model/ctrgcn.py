@@ -349,8 +349,9 @@ class GCNBackbone(nn.Module):
         x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
         for name in self.unit_names:
             x = getattr(self, name)(x)
-        features = x.view(n, m, x.shape[1], -1).mean(3).mean(1)
-        return self.fc(self.drop_out(features)), features
+        features = wide(x).view(n, m, x.shape[1], -1).mean(3).mean(1)
+        with full_precision(features):  # float32 logits under autocast: bf16 ones tie (8-bit mantissa)
+            return self.fc(self.drop_out(features)), features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[0]

@@ -23,10 +23,13 @@ def test_losses_and_softmax_are_float32_under_cpu_bf16_autocast():
     objective: MMCLObjective = _objective()
     data, label = torch.randn(4, 3, 12, 25, 2), torch.tensor([0, 1, 2, 3])
     rgb, text = torch.randn(4, 12), torch.randn(4, 6)
+    seen = {}
+    objective.backbone.l2.tcn1.register_forward_hook(lambda module, inputs, output: seen.update(tcn=output.dtype))
     with torch.autocast(**BF16):
         logits, losses = objective(data, label, rgb, text)
         weights = objective.frm.weights(text)
-    assert logits.dtype == torch.bfloat16  # the backbone did run in bf16
+    assert seen["tcn"] == torch.bfloat16  # the backbone did run in bf16
+    assert logits.dtype == torch.float32  # the classifier did not: bf16 logits tie
     assert {name: value.dtype for name, value in losses.items()} == dict.fromkeys(losses, torch.float32)
     assert weights.dtype == torch.float32
     a, b = torch.randn(6, 256), torch.randn(6, 256)

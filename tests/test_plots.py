@@ -37,7 +37,7 @@ def test_training_leaves_curves_and_last_evaluation_pictures(trained):
     assert not (trained / "epoch1_test_confusion.png").exists()  # only the last evaluation is drawn
     history = json.loads((trained / "history.json").read_text())
     assert [record["epoch"] for record in history] == [1, 2]
-    assert {"loss_ce", "lr", "acc", "test_top1"} <= set(history[-1])
+    assert {"loss_ce", "lr", "acc", "seconds", "test_top1"} <= set(history[-1])
     results = json.loads((trained / "results.json").read_text())
     assert results["model"] == "ctrgcn" and results["mmcl"] is False
     assert results["test_samples"] == 12 and results["parameters"] > 0

@@ -1,12 +1,15 @@
-"""TD-GCN backbone: shapes, gradients, both embedding variants, public key names, graph-conv maths."""
+"""TD-GCN backbone: shapes, gradients, both embedding variants, public key names, graph-conv maths, equivalence
+with the public-structure reference."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from bench.reference_tdgcn import Model as ReferenceModel
 from graph.ntu_rgb_d import Graph
 from model import ctrgcn
 from model.tdgcn import Model, TDGraphConv
+from tests.test_ctrgcn import calibrate, perturbed
 
 UCLA = {"graph": "graph.ucla.Graph", "num_point": 20, "num_person": 1}
 
@@ -104,3 +107,26 @@ def test_loads_its_own_checkpoint_strictly(tmp_path):
     torch.testing.assert_close(target.eval()(x), source.eval()(x))
     with pytest.raises(RuntimeError, match="conv2"):
         Model(num_class=5, base_channel=16).load_state_dict(source.state_dict(), strict=True)
+
+
+def test_matches_the_public_structure_reference_in_float64():
+    """Logits, gradients and BatchNorm statistics of a training step, then evaluation logits, equal those of the
+    subset-by-subset reference written as the public code is."""
+    torch.manual_seed(0)
+    reference = perturbed(ReferenceModel(num_class=60)).double()
+    ours = Model(num_class=60).double()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(3, 3, 16, 25, 2, dtype=torch.float64)
+    for model in (ours, reference):
+        torch.nn.functional.cross_entropy(model.train()(x), torch.tensor([1, 7, 59])).backward()
+    expected = dict(reference.named_parameters())
+    for name, param in ours.named_parameters():
+        torch.testing.assert_close(param.grad, expected[name].grad, rtol=1e-7, atol=1e-12, msg=name)
+    for name, buffer in ours.named_buffers():
+        torch.testing.assert_close(buffer, reference.get_buffer(name), msg=name)
+    calibrate(reference, x)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        expected_logits = reference.eval()(x)
+        torch.testing.assert_close(ours.eval()(x), expected_logits, rtol=1e-9, atol=1e-9)
+    assert expected_logits.std() > 0.1
