@@ -46,13 +46,23 @@ class TDGraphConv(CTRGraphConv):
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """``beta`` times the refined-topology aggregation plus ``gamma`` times the per-frame one, (N, C, T, V);
-        in float32 (or wider) under autocast, as the refined topology."""
+        in float32 (or wider) under autocast, as the refined topology.
+
+        The per-frame adjacency is built directly in the (N, T, U, K, V) layout of the batched product's left
+        operand, with ``gamma`` folded into it (it is smaller than the features for C > V); only the features
+        are reordered, to (N, T, C, K, V), and the product is added into the refined aggregation in place.
+        """
         features = wide(self.features(x))
         refined = self.apply_topology(features, self.topology(x, scale=self.beta))
+        n, c, k, t, v = features.shape
         with full_precision(features):
-            frame_mean = features.mean(1)
-            temporal = torch.tanh(frame_mean.unsqueeze(-1) - frame_mean.unsqueeze(-2))
-            return refined + torch.einsum("nktuv,ncktv->nctu", temporal, features) * self.gamma
+            by_source = features.mean(1).transpose(1, 2).contiguous()  # (N, T, K, V): the channel mean per frame
+            by_target = by_source.transpose(2, 3).contiguous()  # (N, T, U, K): the same, laid out for the target
+            # the operands' layouts make the broadcast difference contiguous in (N, T, U, K, V)
+            temporal = torch.tanh(by_target.unsqueeze(-1) - by_source.unsqueeze(2)) * self.gamma
+            by_frame = features.permute(0, 3, 1, 2, 4).reshape(n * t, c, k * v)
+            per_frame = torch.bmm(by_frame, temporal.reshape(n * t, v, k * v).transpose(1, 2))  # (N*T, C, U)
+            return refined.add_(per_frame.view(n, t, c, v).transpose(1, 2))
 
 
 class Model(GCNBackbone):
