@@ -203,6 +203,9 @@ def _problems(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield "optimizer", f"expected SGD, Adam or AdamW, got {config['optimizer']!r}"
     if config["parallel"] not in ("ddp", "dp"):
         yield "parallel", f"expected ddp or dp, got {config['parallel']!r}"
+    for key in ("amp", "deterministic", "plots"):
+        if not isinstance(config[key], bool):
+            yield key, f"expected true or false, got {config[key]!r}"
     device = config["device"]
     on_cpu = isinstance(device, list) and bool(device) and all(d == "cpu" for d in device)  # one process per entry
     if not on_cpu and (not isinstance(device, list) or not all(type(d) is int and d >= 0 for d in device)):

@@ -94,6 +94,7 @@ def test_public_ctrgcn_weights_load_strictly(tmp_path, make_config):
     ("wrong_architecture", "does not fit the configured Model"),
     ("not_a_checkpoint", "not a loadable weights-only torch checkpoint"),
     ("missing_config", "config file not found"),
+    ("not_a_switch", "config key 'amp': expected true or false, got 'fast'"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, make_config, capsys, case, expected):
     config = make_config(tmp_path)
@@ -103,6 +104,8 @@ def test_bad_input_is_one_clear_line(tmp_path, make_config, capsys, case, expect
         config.write_text(text)
     elif case == "unknown_option":
         argv += ["--learning-rate", "0.1"]
+    elif case == "not_a_switch":
+        argv += ["--amp", "fast"]
     elif case == "missing_data":
         argv += ["--train-feeder-args", f"data_path={tmp_path / 'missing'}"]
     elif case == "wrong_architecture":
