@@ -90,15 +90,15 @@ def report(trained: dict[str, list[dict]], evaluated: list[dict], seeds: list[in
     """Markdown: training (epoch seconds, top-1, the paired difference against float32) and evaluation-only rows."""
     fp32 = trained["fp32"]
     speedups = sorted(a["epoch_seconds"] / b["epoch_seconds"] for a, b in zip(fp32, trained["bf16"], strict=True))
-    lines = ["| training | median s / epoch (mean ± std over seeds) | last-epoch top-1 % | paired Δ top-1 vs fp32 | "
-             "per seed |", "|---|---|---|---|---|"]
+    lines = [("| training | median s / epoch (mean ± std over seeds) | last-epoch top-1 % | paired Δ top-1 vs fp32 | "
+              "per seed |"), "|---|---|---|---|---|"]
     for precision, runs in trained.items():
         per_seed = ", ".join(f"{100 * r['top1']:.1f}" for r in runs)
         deltas = [r["top1"] - f["top1"] for r, f in zip(runs, fp32, strict=True)]
         lines.append(f"| {precision} | {_cell([r['epoch_seconds'] for r in runs], 1.0, 2)} | "
                      f"{_cell([r['top1'] for r in runs])} | {'—' if runs is fp32 else _cell(deltas)} | {per_seed} |")
-    lines += ["", f"bf16 / fp32: epochs {statistics.median(speedups):.2f}× faster [{speedups[0]:.2f}–{speedups[-1]:.2f}]"
-              " (median [min–max] over seeds)", "",
+    lines += ["", (f"bf16 / fp32: epochs {statistics.median(speedups):.2f}× faster "
+                   f"[{speedups[0]:.2f}–{speedups[-1]:.2f}] (median [min–max] over seeds)"), "",
               "| evaluation only (fp32 weights) | top-1 % fp32 | top-1 % bf16 | equal predictions | max logit difference |",
               "|---|---|---|---|---|"]
     for seed, result in zip(seeds, evaluated, strict=True):

@@ -9,11 +9,10 @@ The measurements behind the project's choice to offer no compile option are in t
 from __future__ import annotations
 
 import copy
-from functools import partial
 
 import torch
 
-from bench.timing import DTYPES, bench_parser, comparison_row, evaluate, interleaved, timed, train_step
+from bench.timing import DTYPES, bench_parser, case_runs, comparison_row, interleaved, timed
 from model.ctrgcn import Model
 
 NUM_CLASS = 60
@@ -38,14 +37,9 @@ def main(argv: list[str] | None = None) -> None:
           f"against eager; {args.repeats} interleaved rounds after the first (compiling) call")
     print(f"{'case':<22} {'compiled (median)':>24} {'eager (median)':>24} speed-up: median [min–max] per round")
     for dtype_name in args.dtype:
-        dtype = DTYPES[dtype_name]
         for mode, batch in cases:
-            x = torch.randn(batch, 3, args.frames, 25, 2)
-            y = torch.randint(0, NUM_CLASS, (batch,))
-            if mode == "train":
-                runs = {n: partial(train_step, m, optimizers[n], x, y, dtype) for n, m in models.items()}
-            else:
-                runs = {n: partial(evaluate, m, x, dtype) for n, m in models.items()}
+            x, y = torch.randn(batch, 3, args.frames, 25, 2), torch.randint(0, NUM_CLASS, (batch,))
+            runs = case_runs(models, optimizers, mode, x, y, DTYPES[dtype_name])
             first_call = timed(runs["ours"])
             times = interleaved(runs, 1, args.repeats)
             print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times)

@@ -47,6 +47,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None = None
         return model(x)
 
 
+def case_runs(models: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer], mode: str,
+              x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype | None) -> dict[str, Callable[[], object]]:
+    """Per model, one call of the case: an SGD step on (x, y) when ``mode`` is ``train``, else an evaluation."""
+    if mode == "train":
+        return {name: partial(train_step, model, optimizers[name], x, y, dtype) for name, model in models.items()}
+    return {name: partial(evaluate, model, x, dtype) for name, model in models.items()}
+
+
 def interleaved(runs: dict[str, Callable[[], object]], warmup: int, repeats: int) -> dict[str, list[float]]:
     """Seconds per call of every run in each of ``repeats`` rounds, alternating the runs (order reversed every
     other round), after ``warmup`` untimed rounds."""
@@ -128,11 +136,7 @@ def compare(title: str, ours: nn.Module, reference: nn.Module, cases: Sequence[t
     for dtype_name in args.dtype:
         dtype = DTYPES[dtype_name]
         for mode, batch in cases:
-            x = inputs[batch]
-            if mode == "train":
-                runs = {n: partial(train_step, m, optimizers[n], x, labels[:batch], dtype) for n, m in models.items()}
-            else:
-                runs = {n: partial(evaluate, m, x, dtype) for n, m in models.items()}
+            runs = case_runs(models, optimizers, mode, inputs[batch], labels[:batch], dtype)
             times = interleaved(runs, 1, args.repeats)
             print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times), flush=True)
             if args.profile:

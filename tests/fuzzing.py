@@ -61,6 +61,6 @@ def fuzz_reader(path: Path, valid: bytes, read: Callable[[Path], object], seed: 
             message = str(error)
             assert "\n" not in message and path.name in message, f"{label}: {message!r}"
             refused += 1
-        except Exception as error:  # noqa: BLE001 - the point is to report any other exception with its case
+        except Exception as error:
             raise AssertionError(f"{path.name}, {label}: {type(error).__name__}: {error}") from error
     return refused

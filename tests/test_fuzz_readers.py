@@ -12,7 +12,6 @@ import av
 import numpy as np
 import pytest
 import scipy.io
-import torch
 import yaml
 from PIL import Image
 
