@@ -3,9 +3,9 @@
 Under ``--amp`` the convolutions and matrix products run in the low-precision dtype. The topology refinement
 (embeddings of temporal means, ``tanh`` of their differences, the refined adjacency and its products with the
 features), the BatchNorm after it, the classifier (pooling and the linear layer: bfloat16 logits tie) and the
-losses compute in float32 instead: :func:`full_precision` switches
-autocast off for a region and :func:`wide` lifts its low-precision inputs. Without autocast both change
-nothing (float32 and float64 tensors pass through uncopied).
+losses compute in float32 instead: :func:`full_precision` switches autocast off for a region and :func:`wide`
+lifts its low-precision inputs. Without autocast both change nothing (float32 and float64 tensors pass
+through uncopied).
 """
 from __future__ import annotations
 

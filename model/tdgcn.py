@@ -48,9 +48,9 @@ class TDGraphConv(CTRGraphConv):
         """``beta`` times the refined-topology aggregation plus ``gamma`` times the per-frame one, (N, C, T, V);
         in float32 (or wider) under autocast, as the refined topology.
 
-        The per-frame adjacency is built directly in the (N, T, U, K, V) layout of the batched product's left
-        operand, with ``gamma`` folded into it (it is smaller than the features for C > V); only the features
-        are reordered, to (N, T, C, K, V), and the product is added into the refined aggregation in place.
+        The per-frame adjacency is built directly in the (N, T, U, K, V) layout its batched product takes, with
+        ``gamma`` folded into it (it is smaller than the features for C > V); only the features are reordered,
+        to (N, T, C, K, V), and the product is added into the refined aggregation in place.
         """
         features = wide(self.features(x))
         refined = self.apply_topology(features, self.topology(x, scale=self.beta))
