@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from bench.bench_demo import claim_out
+from bench.bench_demo import claim_out, main_mmcl
 from engine.errors import command
 from engine.fileio import cached_json, read_json, write_text_atomic
 from tools import run_demo
@@ -33,16 +31,6 @@ from tools import run_demo
 PRECISIONS = {"fp32": "false", "bf16": "true"}
 #: The control: float32 on one thread (``OMP_NUM_THREADS``).
 CONTROL = "fp32-1thread"
-
-
-def main_mmcl(argv: list[str], threads: int | None = None) -> None:
-    """Run ``main_mmcl.py`` with ``argv`` in a fresh process (on ``threads`` threads if given); its error output
-    if it fails."""
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)} if threads else None
-    completed = subprocess.run([sys.executable, "main_mmcl.py", *argv], check=False, capture_output=True, text=True,
-                               env=env)
-    if completed.returncode:
-        raise RuntimeError(f"main_mmcl.py {' '.join(argv)} failed:\n{completed.stderr[-2000:]}")
 
 
 def train(config: str, precision: str, seed: int, out: Path) -> dict:

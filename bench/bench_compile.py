@@ -12,7 +12,7 @@ import copy
 
 import torch
 
-from bench.timing import DTYPES, bench_parser, case_runs, comparison_row, interleaved, timed
+from bench.timing import DTYPES, bench_parser, case_runs, report_case, timed
 from model.ctrgcn import Model
 
 NUM_CLASS = 60
@@ -41,9 +41,8 @@ def main(argv: list[str] | None = None) -> None:
             x, y = torch.randn(batch, 3, args.frames, 25, 2), torch.randint(0, NUM_CLASS, (batch,))
             runs = case_runs(models, optimizers, mode, x, y, DTYPES[dtype_name])
             first_call = timed(runs["ours"])
-            times = interleaved(runs, 1, args.repeats)
-            print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times)
-                  + f"; first compiled call {first_call:.1f} s", flush=True)
+            report_case(f"{mode}, b={batch}, {dtype_name}", batch, runs, args,
+                        note=f"; first compiled call {first_call:.1f} s")
 
 
 if __name__ == "__main__":

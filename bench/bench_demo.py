@@ -62,7 +62,6 @@ class Variant:
     frm: bool = False
     towers: str = ""  # 'random', 'pretrained' (see tools.run_demo.feature_stores) or 'oracle'
 
-
     def argv(self, stores: dict[str, dict[str, Path]]) -> list[str]:
         if not (self.fam or self.frm):
             return ["--config", BASELINE_CONFIG]
@@ -135,18 +134,24 @@ def probe(work_dir: Path, split: str) -> tuple[float, float, float]:
     return float(right.mean()), float(right[np.isin(eval_y, PAIR_CLASSES)].mean()), float(incidental.mean())
 
 
+def main_mmcl(argv: list[str], threads: int | None = None) -> None:
+    """Run ``main_mmcl.py`` with ``argv`` in a fresh process (on ``threads`` threads if given); its error output
+    if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else None
+    completed = subprocess.run([sys.executable, "main_mmcl.py", *argv], check=False, capture_output=True, text=True,
+                               env=env)
+    if completed.returncode:
+        raise RuntimeError(f"main_mmcl.py {' '.join(argv)} failed:\n{completed.stderr[-2000:]}")
+
+
 def run(variant: Variant, seed: int, split: str, stores: dict, out: Path) -> RunResult:
     """Train (unless already done) one variant with one seed; evaluate it on ``split``."""
     work_dir = out / "runs" / split / f"{variant.name.replace(' ', '_').replace('(', '').replace(')', '')}-{seed}"
     summary = work_dir / "bench.json"
     if summary.is_file():
         return RunResult(**json.loads(summary.read_text()))
-    argv = [sys.executable, "main_mmcl.py", *variant.argv(stores), "--seed", str(seed), "--work-dir", str(work_dir),
-            "--test-feeder-args", f"split={split}", "--overwrite"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    completed = subprocess.run(argv, check=False, env=env, capture_output=True, text=True)
-    if completed.returncode:
-        raise RuntimeError(f"{variant.name} seed {seed} failed:\n{completed.stderr[-2000:]}")
+    main_mmcl([*variant.argv(stores), "--seed", str(seed), "--work-dir", str(work_dir), "--test-feeder-args",
+               f"split={split}", "--overwrite"], threads=1)
     results = json.loads((work_dir / "results.json").read_text())
     scores = np.load(work_dir / f"epoch{results['last']['epoch']}_test_score.npz")
     right = scores["scores"].argmax(1) == scores["labels"]

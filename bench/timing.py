@@ -88,6 +88,15 @@ def breakdown_rows(ours: dict[str, float], reference: dict[str, float], top: int
     return rows + [f"    {'all operators':<40} {totals['ours']:8.1f} ms {'':5} {totals['reference']:8.1f} ms"]
 
 
+def report_case(label: str, batch: int, runs: dict[str, Callable[[], object]], args: argparse.Namespace,
+                note: str = "") -> None:
+    """Time ``runs`` (``ours`` and ``reference``) in ``args.repeats`` interleaved rounds after a warm-up, print
+    the row (followed by ``note``) and, with ``args.profile``, each one's heaviest operators."""
+    print(comparison_row(label, batch, interleaved(runs, 1, args.repeats)) + note, flush=True)
+    if args.profile:
+        print("\n".join(breakdown_rows(operator_times(runs["ours"]), operator_times(runs["reference"]))))
+
+
 def comparison_row(label: str, batch: int, times: dict[str, list[float]]) -> str:
     """Median ms per call (and samples/s) of ours and the reference, the median per-round speed-up [min–max]."""
     ratios = sorted(ref / ours for ours, ref in zip(times["ours"], times["reference"]))
@@ -137,7 +146,4 @@ def compare(title: str, ours: nn.Module, reference: nn.Module, cases: Sequence[t
         dtype = DTYPES[dtype_name]
         for mode, batch in cases:
             runs = case_runs(models, optimizers, mode, inputs[batch], labels[:batch], dtype)
-            times = interleaved(runs, 1, args.repeats)
-            print(comparison_row(f"{mode}, b={batch}, {dtype_name}", batch, times), flush=True)
-            if args.profile:
-                print("\n".join(breakdown_rows(operator_times(runs["ours"]), operator_times(runs["reference"]))))
+            report_case(f"{mode}, b={batch}, {dtype_name}", batch, runs, args)
