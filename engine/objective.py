@@ -21,8 +21,8 @@ from model.rgb_encoder import FrozenClipImageEncoder, build_rgb_encoder
 
 #: The ``mmcl`` section of a config: which helpers train with the backbone, their weights and inputs.
 MMCL_DEFAULTS: dict[str, Any] = {
-    "fam": False,                # feature alignment with RGB (SPEC §3)
-    "frm": False,                # feature refinement with text (SPEC §4)
+    "fam": False,                # feature alignment with RGB (docs/method.md §3)
+    "frm": False,                # feature refinement with text (docs/method.md §4)
     "lambda_refine": 0.2,        # weight of CE(S_R, y)
     "lambda_align": 0.1,         # weight of L_c
     "temperature": 0.4,          # τ of L_c

@@ -1,4 +1,4 @@
-"""Test-time refinement (SPEC §4, §7 "w/ refine"): the refined scores S_R of a trained FRM.
+"""Test-time refinement (docs/method.md §4, §7 "w/ refine"): the refined scores S_R of a trained FRM.
 
 FRM is a training helper; only the zero-shot study also predicts with ``S_R``. The FRM weights come from
 the checkpoint being tested (ours: the ``frm.*`` entries of its ``model``; the public MMCL layout:

@@ -1,4 +1,4 @@
-"""Named ensemble weights (SPEC §8): the streams a preset expects, in order, and their weights."""
+"""Named ensemble weights (docs/method.md §8): the streams a preset expects, in order, and their weights."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,4 @@
-"""Bone definitions: the (joint, parent) pairs whose difference makes the bone stream (SPEC §6)."""
+"""Bone definitions: the (joint, parent) pairs whose difference makes the bone stream (docs/method.md §6)."""
 from __future__ import annotations
 
 import numpy as np

@@ -13,7 +13,7 @@ from feeders.skeleton_store import check_label_path, open_data, open_split
 from feeders.subset import selected_rows
 from feeders.transforms import crop_resize, random_rotation, sample_rng, to_bone, to_motion, valid_frame_count
 
-#: Largest rotation angle per axis, radians (SPEC §6).
+#: Largest rotation angle per axis, radians (docs/method.md §6).
 ROTATION_THETA = 0.3
 #: Samples kept by ``debug``.
 DEBUG_SAMPLES = 100

@@ -1,4 +1,4 @@
-"""Per-sample skeleton transforms (SPEC §6) as pure, vectorised NumPy functions.
+"""Per-sample skeleton transforms (docs/method.md §6) as pure, vectorised NumPy functions.
 
 NTU-style functions take one sample laid out (C, T, V, M); the NW-UCLA ones take a sequence (T, V, 3).
 Random functions draw only from the ``rng`` they are given, so a sample depends on its generator alone.

@@ -37,7 +37,7 @@ from llm_features.names import read_names
 from llm_features.prompt_run import PromptFolder, PromptRun
 from llm_features.vlm import BACKENDS, Generation, VisualQuestionAnswerer, load_answerer
 
-#: The default instruction (SPEC §4).
+#: The default instruction (docs/method.md §4).
 QUESTION = "whether the people are holding objects?"
 _ASK, _DESCRIBE = "Whether the {target} are {action}?", "Please describe the {target}."
 #: The paper's instruction templates, by name.

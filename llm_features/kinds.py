@@ -1,4 +1,4 @@
-"""The text features a VLM run stores per sample (SPEC §4), one row per answer.
+"""The text features a VLM run stores per sample (docs/method.md §4), one row per answer.
 
 - ``clip-text``: the answer text embedded by a frozen open_clip text tower (``llm_features.text_encoder``);
 - ``hidden``: the VLM's own hidden states of one layer, pooled over the answer (``mean`` over the states that

@@ -1,4 +1,4 @@
-"""A frozen open_clip text tower that turns answer texts into fixed-width features (SPEC §4, 'embedded')."""
+"""A frozen open_clip text tower that turns answer texts into fixed-width features (docs/method.md §4, 'embedded')."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,6 +1,6 @@
 """FAM, the feature alignment module: project RGB features and align them with the skeleton feature.
 
-The loss is the symmetric contrastive loss of SPEC §3 with intra- and inter-view negatives::
+The loss is the symmetric contrastive loss of docs/method.md §3 with intra- and inter-view negatives::
 
     l(a_i, b_i) = -log( e^{s(a_i,b_i)/τ} / (e^{s(a_i,b_i)/τ} + Σ_{k≠i} [e^{s(a_i,b_k)/τ} + e^{s(a_i,a_k)/τ}]) )
     L_c = 1/(2N) Σ_i [l(F_g^i, F_c^i) + l(F_c^i, F_g^i)]

@@ -1,4 +1,4 @@
-"""FRM, the feature refinement module: text features rescale the class scores like soft labels (SPEC §4).
+"""FRM, the feature refinement module: text features rescale the class scores like soft labels (docs/method.md §4).
 
 ``w = softmax(Φ(F_text))`` splits each sample between a positive and a negative class-wise scale::
 

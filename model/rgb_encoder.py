@@ -1,6 +1,6 @@
 """RGB encoders for FAM: a frozen open_clip image tower (default) or a trainable Inception-V3 (public code).
 
-Both take the temporal RGB strip of a sample (SPEC §3: ``panels`` person crops side by side) as a PIL image
+Both take the temporal RGB strip of a sample (docs/method.md §3: ``panels`` person crops side by side) as a PIL image
 through their own ``preprocess`` and return one feature vector per sample.
 
 * ``open_clip``: built from a model name (open_clip's own, or one of the project's configs such as the demo's

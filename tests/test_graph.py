@@ -1,4 +1,4 @@
-"""Skeleton graphs: spatial-labelling adjacency of NTU RGB+D and NW-UCLA (SPEC §2)."""
+"""Skeleton graphs: spatial-labelling adjacency of NTU RGB+D and NW-UCLA (docs/method.md §2)."""
 from __future__ import annotations
 
 import numpy as np

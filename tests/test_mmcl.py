@@ -26,7 +26,7 @@ def _backbone(num_class: int = 5) -> Model:
 
 
 def _spec_loss(a: torch.Tensor, b: torch.Tensor, tau: float) -> float:
-    """SPEC §3 written out term by term with Python loops (the oracle)."""
+    """docs/method.md §3 written out term by term with Python loops (the oracle)."""
     def cos(x, y):
         return float(torch.dot(x, y) / (x.norm() * y.norm()))
 

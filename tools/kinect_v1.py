@@ -1,4 +1,4 @@
-"""Kinect v1 skeletons (20 joints) -> a prepared test split in the NTU RGB+D 25-joint layout (SPEC §7).
+"""Kinect v1 skeletons (20 joints) -> a prepared test split in the NTU RGB+D 25-joint layout (docs/method.md §7).
 
 Input joints follow UTD-MHAD's order (1-based): 1 head, 2 shoulder centre, 3 spine, 4 hip centre,
 5-8 left shoulder / elbow / wrist / hand, 9-12 right shoulder / elbow / wrist / hand, 13-16 left hip /

@@ -4,7 +4,7 @@
                                  [--seed 0] --out FILE [--overwrite]
 
 The held-out samples are for choosing what must not be chosen on the test set, such as ensemble weights
-(SPEC §8): train with ``--train-feeder-args exclude_names_file=FILE``, score the held-out samples with
+(docs/method.md §8): train with ``--train-feeder-args exclude_names_file=FILE``, score the held-out samples with
 ``--phase test --test-feeder-args split=train names_file=FILE`` (NW-UCLA: also ``augment=false``), and give
 those score files to ``ensemble/ensemble.py --search-scores``.
 

@@ -4,7 +4,7 @@
                                     --out DIR [--panels 5] [--size 224] [--margin 0.1] [--workers N]
                                     [--detector-weights FILE] [--detector-size 800] [--focal 531.15]
 
-The strips are the FAM / FRM input (SPEC §3). The samples are the rows of ``<prepared>/<split>_names.txt``;
+The strips are the FAM / FRM input (docs/method.md §3). The samples are the rows of ``<prepared>/<split>_names.txt``;
 ``meta.json`` says the dataset. NTU: sample ``NAME`` is ``NAME_rgb.avi`` in one of the video folders;
 UTD-MHAD (a set written by tools/prepare_utd_mhad.py): ``NAME_color.avi``; both are cropped with the
 colour-space joints of ``<prepared>/<split>_color.npy``. NW-UCLA: sample ``aAA_sSS_eEE_vVV`` is the

@@ -16,7 +16,7 @@ arrays (T, 20, 3) (``s``/``a`` prefixes allowed, e.g. ``s03_a01.npy``), named by
 
 Samples are mapped to NTU joints and centred as for UTD-MHAD (tools/kinect_v1.py). Labels are
 ``action - 1``, or with ``--zero-shot`` only the actions of the class map, labelled with their NTU120
-class. The default map is a candidate from SPEC §7, not published by the paper: drinking -> 0,
+class. The default map is a candidate from docs/method.md §7, not published by the paper: drinking -> 0,
 calling phone -> 27, playing phone -> 28.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ ACTIONS = (
     "sitting chair", "moving chair", "taking out wallet", "taking from wallet", "mopping", "sweeping",
 )  # fmt: skip
 NTU120_CLASSES = 120
-#: Candidate SYSU action -> NTU120 class (0-based) map (SPEC §7; unverified).
+#: Candidate SYSU action -> NTU120 class (0-based) map (docs/method.md §7; unverified).
 DEFAULT_CLASS_MAP = {"drinking": 0, "calling phone": 27, "playing phone": 28}
 FORMATS = ("release", "npy")
 RELEASE_FOLDER = "3DvideoNorm"

@@ -6,7 +6,7 @@ Reads every ``aA_sS_tT_skeleton.mat`` (key ``d_skel``, (20, 3, T)), maps the Kin
 (tools/kinect_v1.py), centres each sample on NTU joint 2 of its first frame, pads to the longest sample
 with an empty second person and writes ``OUT/test_*`` and ``OUT/meta.json``. Labels are ``A - 1`` over
 27 classes, or with ``--zero-shot`` only the six actions shared with NTU120, labelled with their NTU120
-class (SPEC §7). Rows are ordered by action, subject, trial. ``OUT/test_color.npy`` holds the joints
+class (docs/method.md §7). Rows are ordered by action, subject, trial. ``OUT/test_color.npy`` holds the joints
 projected into the 640 × 480 colour frames (as NTU's colour joints), for cropping the RGB strips of the
 ``aA_sS_tT_color.avi`` videos with tools/make_rgb_strips.py.
 """
@@ -27,7 +27,7 @@ from tools.matfile import read_mat_variable
 NUM_CLASS = 27
 NTU120_CLASSES = 120
 KEY = "d_skel"
-#: UTD-MHAD action (1-based) -> NTU120 class (0-based) for the zero-shot protocol (SPEC §7).
+#: UTD-MHAD action (1-based) -> NTU120 class (0-based) for the zero-shot protocol (docs/method.md §7).
 ZERO_SHOT_MAP = {3: 22, 6: 95, 7: 62, 24: 8, 25: 7, 27: 79}
 FILE_PATTERN = re.compile(r"a(\d+)_s(\d+)_t(\d+)_skeleton\.mat")
 

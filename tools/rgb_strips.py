@@ -1,4 +1,4 @@
-"""Temporal RGB strips (SPEC §3): pick frames of a video, crop the person(s), resize, join left to right.
+"""Temporal RGB strips (docs/method.md §3): pick frames of a video, crop the person(s), resize, join left to right.
 
 A strip is ``panels`` crops taken at uniform times over the video (a video file, or a folder of
 ``*_rgb.jpg`` frames as NW-UCLA ships them), each resized to ``size`` × ``size`` (plain resize, no
