@@ -30,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "log_interval": 100,
     "save_interval": 1,
     "save_epoch": 30,
-    "eval_interval": 5,
+    "eval_interval": 1,  # the public CTR-GCN / MMCL scripts evaluate after every epoch
     "show_topk": [1, 5],
     "feeder": "ntu",
     "num_worker": 4,

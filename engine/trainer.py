@@ -380,15 +380,17 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                                work_dir)
 
     settings = mmcl_settings(config)
+    evaluations = sum("test_top1" in record for record in history)
     results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
                "model": config["model"], "mmcl": bool(settings["fam"] or settings["frm"]), "parameters": n_params,
-               "test_samples": len(test_set),
-               "note": "best is selected on the test set, as the public CTR-GCN/MMCL code does; report last too"}
+               "test_samples": len(test_set), "evaluations": evaluations, "eval_interval": config["eval_interval"],
+               "note": f"best is the highest test top-1 of {evaluations} evaluations (every {config['eval_interval']} "
+                       "epoch(s)), selected on the test set as the public CTR-GCN/MMCL code does; report last too"}
     if runtime.is_main:
         with writing("results.json", work_dir):
             write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")
         log.info(f"done: last top-1 {100 * last_metrics.get('top1', math.nan):.2f}% (epoch {last_metrics.get('epoch')}),"
-                 f" best top-1 {100 * best['top1']:.2f}% (epoch {best['epoch']})")
+                 f" best top-1 {100 * best['top1']:.2f}% (epoch {best['epoch']}, the best of {evaluations} evaluations)")
     log.close()
     return results
 

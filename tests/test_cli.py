@@ -24,6 +24,7 @@ def test_train_then_test_writes_the_family_files(tmp_path, make_config, capsys):
     work = tmp_path / "run"
     results = json.loads((work / "results.json").read_text())
     assert results["last"]["epoch"] == 2
+    assert results["evaluations"] == 2 and "of 2 evaluations (every 1 epoch(s))" in results["note"]
     for name in ("config.yaml", "log.txt", "last.pt", "best.pt", "runs-2-6.pt", "epoch2_test_score.pkl",
                  "epoch2_test_score.npz", "epoch2_test_each_class_acc.csv", "epoch2_test_right.txt",
                  "epoch2_test_wrong.txt"):
@@ -32,6 +33,7 @@ def test_train_then_test_writes_the_family_files(tmp_path, make_config, capsys):
     assert (work / "config.yaml").read_text().startswith("# command line: main_mmcl.py --config")
     log = (work / "log.txt").read_text()
     assert "ignored public config keys: model_saved_name" in log
+    assert f"(epoch {results['best']['epoch']}, the best of 2 evaluations)" in log
 
     with open(work / "epoch2_test_score.pkl", "rb") as handle:
         scores = pickle.load(handle)  # our own file, written by the run above

@@ -3,6 +3,7 @@ non-finite losses, full disks, pre-emption signals and kills in the middle of a 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -136,6 +137,8 @@ def test_a_nonfinite_loss_stops_with_one_line_and_the_run_resumes(tmp_path, make
     assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
     assert _run(["--config", config, "--resume"]) == 0
     assert load_training_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["evaluations"] == 2  # epoch 1's, before the stop, counts too
 
 
 def test_skip_nonfinite_skips_batches_with_a_log_line(tmp_path, make_config, monkeypatch):
