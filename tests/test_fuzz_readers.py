@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import scipy.io
+import torch
 import yaml
 from PIL import Image
 
@@ -27,6 +28,7 @@ from feeders.ucla import read_json_folder
 from llm_features.encode_answers import read_answers
 from llm_features.prompt_run import answered_rows
 from model.ctrgcn import Model
+from model.rgb_encoder import load_inception_weights
 from tests.fuzzing import fuzz_reader
 from tests.ntu_fixtures import realistic_frames, sample_name, skeleton_text
 from tools.prepare_ntu import prepare_sample
@@ -155,6 +157,14 @@ def test_checkpoints(tmp_path):
         load_training_checkpoint(path)
 
     fuzz_reader(tmp_path / "last.pt", _bytes_of(tmp_path / "source.pt"), read, seed=14, truncations=16, flips=16)
+
+
+def test_inception_weights_files(tmp_path):
+    """The reader of torchvision's Inception-V3 weights file, on a small network's weights (the check is the same)."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    torch.save(net.state_dict(), tmp_path / "source.pth")
+    fuzz_reader(tmp_path / "inception.pth", _bytes_of(tmp_path / "source.pth"),
+                lambda path: load_inception_weights(net, str(path)), seed=15, truncations=16, flips=16)
 
 
 def test_images(tmp_path):
