@@ -1,4 +1,5 @@
-"""Synthetic multimodal demo dataset (README, "The co-learning testbed"): NTU-layout skeletons, temporal RGB strips and VLM-style answers.
+"""Synthetic multimodal demo dataset (README, "The co-learning testbed"): NTU-layout skeletons, temporal RGB
+strips and VLM-style answers.
 
 Every class is a motion program: a function of normalised time that drives a small kinematic body (pelvis
 shift, trunk and head pitch, wrist and ankle targets reached by two-bone inverse kinematics) in the NTU
