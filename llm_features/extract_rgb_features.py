@@ -7,6 +7,12 @@
 ``--pretrained`` is an open_clip tag (downloaded by open_clip on first use) or a local checkpoint file;
 ``--pretrained none`` keeps random weights (tests, the offline demo). Several ``--names`` files are merged
 (duplicates once), so one store can serve every protocol of a dataset.
+
+``--layout`` (default ``panels``, as the online encoder ``mmcl.rgb_encoder``) encodes each of the strip's
+``--panels`` person crops at the tower's full input size and concatenates the features (ViT-B/32: 5 passes,
+≈ 22 GFLOPs a strip, 2560-d); ``--layout strip`` squashes the strip into one input (1 pass, 512-d, each
+person ~45 px wide), ``letterbox`` shrinks it whole and pads it. See ``model.rgb_encoder`` and
+docs/rgb_strips.md. The store's ``meta.json`` records the encoder with its layout.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from engine.errors import InputError, command
 from feeders.feature_store import write_feature_store
 from feeders.multimodal import read_strip
 from llm_features.names import read_names
-from model.rgb_encoder import FrozenClipImageEncoder
+from model.rgb_encoder import DEFAULT_LAYOUT, DEFAULT_PANELS, LAYOUTS, FrozenClipImageEncoder
 
 
 class StripImages(Dataset):
@@ -63,8 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="ViT-B-32", help="open_clip model name")
     parser.add_argument("--pretrained", default="openai", help="open_clip tag, local checkpoint file, or 'none'")
     parser.add_argument("--image-size", type=int, default=None, help="override the encoder's input size")
-    parser.add_argument("--layout", choices=("strip", "panels"), default="strip")
-    parser.add_argument("--panels", type=int, default=5, help="panels per strip (layout 'panels')")
+    parser.add_argument("--layout", choices=tuple(LAYOUTS), default=DEFAULT_LAYOUT,
+                        help="how a strip meets the encoder's square input: panels (each panel encoded, features "
+                             "concatenated, panels x D wide), strip (squashed whole, D wide), letterbox (shrunk "
+                             f"whole and padded, D wide); default {DEFAULT_LAYOUT}")
+    parser.add_argument("--panels", type=int, default=DEFAULT_PANELS,
+                        help=f"panels per strip, used by layout 'panels' (default {DEFAULT_PANELS})")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -81,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     features = extract(encoder, Path(args.images), names, args.batch_size, args.workers, torch.device(args.device))
     write_feature_store(out, features.astype(np.float16 if args.float16 else np.float32), names,
                         {"kind": "rgb", "encoder": encoder.spec, "images": str(args.images)})
-    print(f"wrote {len(names)} x {features.shape[1]} RGB features to {out}")
+    print(f"wrote {len(names)} x {features.shape[1]} RGB features (layout {args.layout}) to {out}")
     return 0
 
 

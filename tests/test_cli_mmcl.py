@@ -78,7 +78,7 @@ def test_online_rgb_through_a_frozen_clip_tower(tmp_path, make_config, dataset_d
     config = make_config(tmp_path, num_epoch=1, mmcl={"fam": True, "rgb_images": str(strips), "rgb_encoder": encoder})
     assert _train(config) == 0
     log = (tmp_path / "run" / "log.txt").read_text()
-    assert "FAM: RGB strips" in log and "loss_align" in log
+    assert "FAM: RGB strips" in log and "'layout': 'panels'" in log and "loss_align" in log  # panels by default
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert not any("visual" in key for key in checkpoint["model"])  # the frozen tower is never saved
 

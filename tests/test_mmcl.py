@@ -11,14 +11,16 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from engine.errors import InputError
+from engine.objective import MMCL_DEFAULTS
 from feeders.feature_store import FeatureStore, write_feature_store
-from feeders.multimodal import MultimodalDataset
+from feeders.multimodal import MultimodalDataset, read_strip
+from llm_features import extract_rgb_features
 from model.ctrgcn import Model
 from model.fam import contrastive_alignment_loss
 from model.frm import FeatureRefinement
 from model.mmcl import MMCLObjective
 from model.public_mmcl import map_public_state, public_key_to_ours
-from model.rgb_encoder import FrozenClipImageEncoder, InceptionV3Encoder, split_panels
+from model.rgb_encoder import FrozenClipImageEncoder, InceptionV3Encoder, build_rgb_encoder, split_panels
 
 
 def _backbone(num_class: int = 5) -> Model:
@@ -192,6 +194,44 @@ def test_panel_layout_encodes_each_panel_in_order():
     assert features.shape == (1, 5 * width)
     one_by_one = torch.cat([encoder.visual(encoder.image_transform(panel)[None]) for panel in split_panels(strip, 5)], 1)
     torch.testing.assert_close(features, one_by_one)
+
+
+def test_letterbox_layout_keeps_the_aspect_and_pads():
+    encoder = FrozenClipImageEncoder("ViT-S-32", pretrained=None, image_size=32, layout="letterbox")
+    black, white = (encoder.preprocess(Image.new("RGB", (32, 32), colour))[:, 0, 0] for colour in ("black", "white"))
+    image = encoder.preprocess(Image.new("RGB", (160, 32), "white"))  # 5:1 -> 32 wide, 6-7 rows high, padded
+    rows = image[:, :, 16].t()  # the centre column, top to bottom
+    is_white, is_black = (torch.isclose(rows, value, atol=1e-5).all(1) for value in (white, black))
+    assert image.shape == (3, 32, 32) and 6 <= int(is_white.sum()) <= 7 and bool((is_white | is_black).all())
+    assert is_white[16] and is_black[0] and is_black[-1]
+    assert encoder(image[None]).shape == (1, encoder.output_dim) and encoder.output_dim == encoder.visual.output_dim
+
+
+def test_unknown_layout_is_an_input_error():
+    with pytest.raises(InputError, match="expected one of panels, strip, letterbox, got 'tiles'"):
+        FrozenClipImageEncoder("ViT-S-32", pretrained=None, image_size=32, layout="tiles")
+
+
+def test_cached_features_equal_the_online_encoders_by_default(tmp_path):
+    """``extract_rgb_features`` and ``mmcl.rgb_encoder`` with their default layouts give the same features, and the
+    store's meta.json says which layout made them."""
+    rng = np.random.default_rng(0)
+    names = [f"S001C001P001R001A00{i}" for i in range(1, 4)]
+    for name in names:
+        Image.fromarray(rng.integers(0, 255, (48, 240, 3), dtype=np.uint8)).save(tmp_path / f"{name}.jpg")
+    (tmp_path / "names.txt").write_text("".join(f"{name}\n" for name in names))
+    common = ["--images", str(tmp_path), "--names", str(tmp_path / "names.txt"), "--model", "mmcl-demo-tiny",
+              "--pretrained", "none", "--workers", "0"]
+    assert extract_rgb_features.main([*common, "--out", str(tmp_path / "cached")]) == 0
+    assert extract_rgb_features.main([*common, "--layout", "strip", "--out", str(tmp_path / "squashed")]) == 0
+
+    torch.manual_seed(0)  # the extractor's --seed default: the same random tower
+    online = build_rgb_encoder({**MMCL_DEFAULTS["rgb_encoder"], "model_name": "mmcl-demo-tiny", "pretrained": None})
+    expected = online(torch.stack([read_strip(tmp_path / f"{name}.jpg", online.preprocess) for name in names]))
+    cached, squashed = FeatureStore(tmp_path / "cached", "rgb"), FeatureStore(tmp_path / "squashed", "rgb")
+    assert online.layout == cached.meta["encoder"]["layout"] == "panels" and cached.dim == 5 * squashed.dim
+    torch.testing.assert_close(torch.from_numpy(np.array(cached.features)), expected)
+    assert squashed.meta["encoder"]["layout"] == "strip" and squashed.dim == online.visual.output_dim
 
 
 def test_trainable_inception_takes_a_training_step():
