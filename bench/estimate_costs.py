@@ -1,6 +1,6 @@
 """GPU cost of each step of the two MMCL set-ups, estimated from FLOPs (no GPU here: an estimate, not a timing).
 
-    python -m bench.estimate_costs [--strip 224x1120] [--rate 40 80]
+    python -m bench.estimate_costs [--strip 224x1120] [--rate 40 80] [--fp32-rate 10 19.5]
 
 FLOPs per sample are counted by ``torch.utils.flop_counter`` (a multiply-add = 2 FLOPs), forward plus backward
 for what trains:
@@ -16,7 +16,9 @@ for what trains:
 
 Times divide FLOPs by an effective throughput range (``--rate``, TFLOP/s): 40–80 is 25–50 % of an A100's dense
 TF32 peak (156), which cuDNN's convolutions use by default; GCN layers, with their small channel counts, reach
-less, so the backbone's real time is longer than its figure here. The per-sample cost of reading and resizing
+less, so the backbone's real time is longer than its figure here. BLIP runs in float32 as the public script ran
+it, and PyTorch's matrix products do not use TF32 by default: ``--fp32-rate`` (10–19.5, 50–100 % of the A100's
+float32 peak) applies to it. The per-sample cost of reading and resizing
 a strip on the CPU (online mode only) is measured here, on this machine.
 """
 from __future__ import annotations
@@ -119,6 +121,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="strip height x width in pixels (default: 5 panels of 224, tools.make_rgb_strips' size)")
     parser.add_argument("--rate", nargs=2, type=float, default=(40.0, 80.0), metavar=("LOW", "HIGH"),
                         help="effective TFLOP/s range of one GPU (default: 40 80, an A100 at 25-50%% of TF32 peak)")
+    parser.add_argument("--fp32-rate", nargs=2, type=float, default=(10.0, 19.5), metavar=("LOW", "HIGH"),
+                        help="the same for BLIP's float32 matrix products (default: 10 19.5, an A100 at 50-100%% "
+                             "of its float32 peak)")
     args = parser.parse_args(argv)
     height, width = (int(part) for part in args.strip.lower().split("x"))
     torch.set_num_threads(1)
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{inception / 1e9:.1f} ({inception / ctr_train:.0f}x CTR-GCN's); once per strip: ViT-B/32 on "
           f"{PANELS} panels {clip / 1e9:.1f}, BLIP vision at 480 px {blip / 1e9:.1f}")
     print(f"strip read + resize for Inception-V3 on this CPU: {loading:.1f} ms per sample per core")
-    print(f"\nOne GPU at {low:g}-{high:g} TFLOP/s; PFLOP = 1e15 FLOPs")
+    print(f"\nOne GPU at {low:g}-{high:g} TFLOP/s (BLIP: {args.fp32_rate[0]:g}-{args.fp32_rate[1]:g}); "
+          "PFLOP = 1e15 FLOPs")
     print("| benchmark | backbone epoch, PFLOP (train + eval) | online Inception-V3 per epoch, PFLOP | its time per "
           "epoch | its time over the six streams (4 CTR-GCN + 2 HD-GCN schedules) | default instead: ViT-B/32 features, once | BLIP token ids, once "
           "| strip loading per epoch, CPU core-min |")
@@ -142,13 +148,13 @@ def main(argv: list[str] | None = None) -> None:
         strips = train_n // (5 if name == "NW-UCLA" else 1)  # NW-UCLA's training set is repeated 5x an epoch
         extra = train_n * inception
 
-        def span(flops: float, unit: float = 1.0) -> str:
-            return f"{minutes(flops, high) / unit:.1f}-{minutes(flops, low) / unit:.1f}"
+        def span(flops: float, unit: float = 1.0, rates: tuple[float, float] = (low, high)) -> str:
+            return f"{minutes(flops, rates[1]) / unit:.1f}-{minutes(flops, rates[0]) / unit:.1f}"
 
         epochs = 4 * ctr_epochs + 2 * hd_epochs
         print(f"| {name} | {(train_n * ctr_train + test_n * ctr_eval) / 1e15:.2f} | {extra / 1e15:.1f} "
               f"| {span(extra)} min | {span(epochs * extra, 60)} h ({epochs} epochs) | {span(strips * clip)} min "
-              f"| {span(strips * blip)} min | {train_n * loading / 6e4:.0f} |")
+              f"| {span(strips * blip, rates=args.fp32_rate)} min | {train_n * loading / 6e4:.0f} |")
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,14 @@
 """Ask a vision-language model questions about every sample's temporal RGB strip; store answers and text features.
 
     python -m llm_features.answer_questions --images data/ntu120/rgb_strips \\
-        --names data/ntu120/xsub/train_names.txt --model Salesforce/blip-vqa-base \\
+        --names data/ntu120/xsub/train_names.txt --model Salesforce/blip-vqa-capfilt-large \\
         --features token-ids --template person-holding-objects hand-touching-head --out data/ntu120/features/blip
+
+``--features token-ids`` with BLIP makes the ids as the public MMCL script does (``PUBLIC_BLIP``): the BLIP VQA
+capfilt-large weights it used, BLIP's own VQA inference (3 beams, answers of at most 10 tokens counting the
+[DEC] start token), the whole strip squashed to 480 × 480 (bicubic, CLIP normalisation), float32. Other kinds
+and backends decode greedily (``GREEDY``); options given override either. The settings go into each store's
+``meta.json``: a run folder resumes, and ``merge_features`` joins shards, only with the same settings.
 
 With a folder ``--out``, each prompt gets ``<out>/<prompt>/``, a text feature store (``feeders.feature_store``)
 of the ``--features`` kind (``llm_features.kinds``) once every name is answered (``llm_features.prompt_run``).
@@ -52,6 +58,11 @@ TEMPLATES = {
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+#: The public MMCL script's BLIP VQA inference (token-ids with BLIP): 3 beams; BLIP's max_length 10 and min_length 1
+#: count the decoder's [DEC] start token, hence 9 and 0 new tokens; 480 × 480 images; float32 weights.
+PUBLIC_BLIP = {"num_beams": 3, "max_new_tokens": 9, "min_new_tokens": 0, "image_size": 480, "dtype": "float32"}
+#: Everything else: greedy, up to 20 new tokens, the processor's images, the device's default dtype.
+GREEDY = {"num_beams": 1, "max_new_tokens": 20, "min_new_tokens": 0, "image_size": None, "dtype": None}
 
 
 def open_strip(folder: Path, name: str) -> Image.Image:
@@ -172,15 +183,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--text-pretrained", default="openai", help="clip-text: open_clip tag, local file, or 'none'")
     parser.add_argument("--shard", default="0/1", help="i/n: answer only every n-th name from the i-th (0-based)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=20, help="longest answer, in tokens")
+    public = "with --features token-ids and --backend blip (the public MMCL script's), else"
+    parser.add_argument("--num-beams", type=int,
+                        help=f"beam search width, 1 = greedy (default: {PUBLIC_BLIP['num_beams']} {public} "
+                             f"{GREEDY['num_beams']}; --features hidden needs 1)")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help=f"longest answer, in generated tokens (default: {PUBLIC_BLIP['max_new_tokens']} {public} "
+                             f"{GREEDY['max_new_tokens']}; BLIP's max_length 10 counts its [DEC] start token)")
+    parser.add_argument("--min-new-tokens", type=int,
+                        help="shortest answer, in generated tokens before the end token may come (default: "
+                             f"{GREEDY['min_new_tokens']}; BLIP's min_length 1 is its [DEC] start token alone)")
+    parser.add_argument("--image-size", type=int, metavar="N",
+                        help="blip: squash the whole strip to N × N pixels (bicubic, CLIP mean and std), as "
+                             f"BLIP's own code does (default: {PUBLIC_BLIP['image_size']} {public} the processor's "
+                             "own resizing)")
     parser.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--dtype", choices=tuple(DTYPES), help="model weights (default: float16 on CUDA, else float32)")
+    parser.add_argument("--dtype", choices=tuple(DTYPES),
+                        help=f"model weights (default: {PUBLIC_BLIP['dtype']} {public} float16 on CUDA and float32 "
+                             "on the CPU)")
     parser.add_argument("--local-files-only", action="store_true", help="never contact the Hub (cached or local model)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="let the model folder / Hub repo run its own Python code (off unless given)")
     args = parser.parse_args(argv)
-    if args.batch_size < 1 or args.max_new_tokens < 1 or args.k < 1:
-        raise InputError("--batch-size, --max-new-tokens and --k must be at least 1")
+    recipe = PUBLIC_BLIP if (args.features, args.backend) == ("token-ids", "blip") else GREEDY
+    for key, value in recipe.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    counts = {"--batch-size": args.batch_size, "--max-new-tokens": args.max_new_tokens, "--k": args.k,
+              "--num-beams": args.num_beams, "--image-size": 1 if args.image_size is None else args.image_size}
+    for option, count in counts.items():
+        if count < 1:
+            raise InputError(f"{option} must be at least 1, not {count}")
+    if not 0 <= args.min_new_tokens <= args.max_new_tokens:
+        raise InputError("--min-new-tokens must be between 0 and --max-new-tokens")
+    if args.features == "hidden" and args.num_beams > 1:
+        raise InputError(f"--features hidden needs greedy decoding (--num-beams 1), not {args.num_beams} beams")
+    if args.image_size is not None and args.backend != "blip":
+        raise InputError(f"--image-size: the {args.backend} backend resizes as its processor does")
     return args
 
 
@@ -212,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             if answerer is None:
                 answerer = load_answerer(args.model, args.backend, args.device, args.max_new_tokens,
                                          args.local_files_only, args.trust_remote_code,
-                                         DTYPES[args.dtype] if args.dtype else None)
+                                         DTYPES[args.dtype] if args.dtype else None, args.num_beams,
+                                         args.min_new_tokens, args.image_size)
             featurize, layer = featurizer(args, answerer)
             failed = answer_all(answerer, images, by_size(images, todo), question, run, args.batch_size, featurize,
                                 layer, prompt)
@@ -235,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
 def meta(args: argparse.Namespace, prompt: str) -> dict[str, Any]:
     """How a prompt's features are made, for its store's ``meta.json`` (``merge_features`` compares them)."""
     made = {"features": args.features, "prompt": prompt, "model": args.model, "backend": args.backend,
-            "max_new_tokens": args.max_new_tokens}
+            "num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens,
+            "min_new_tokens": args.min_new_tokens, "image_size": args.image_size}
     if args.features == "hidden":
         made.update(layer=args.layer, pool=args.pool)
     elif args.features == "token-ids":

@@ -1,6 +1,6 @@
 """Visual question answering with Hugging Face ``transformers`` models: BLIP VQA or a generic chat VLM.
 
-    answerer = load_answerer("Salesforce/blip-vqa-base")            # or a local folder
+    answerer = load_answerer("Salesforce/blip-vqa-capfilt-large")   # or a local folder
     answerer.answer([strip_image], ["whether the people are holding objects?"])   # -> ["yes"]
 
 Backends:
@@ -14,9 +14,12 @@ Backends:
 hidden state at each generation step (the state that emitted each answer token), kept by a hook on that layer
 (``llm_features.layer_tap``) rather than ``output_hidden_states``, which would keep every layer's states.
 
-Decoding is greedy. Weights come from the Hub or a local folder (``save_pretrained`` layout);
-``trust_remote_code`` stays False unless the caller asks for it. On CUDA the model runs in float16 (or the
-``dtype`` asked for, e.g. bfloat16), on the CPU in float32.
+Decoding is greedy unless ``num_beams`` asks for beam search; answers are ``min_new_tokens`` to
+``max_new_tokens`` tokens long (after the prompt, or BLIP's [DEC] start token). BLIP's own VQA inference, which the
+public MMCL script ran, is 3 beams, ``max_length`` 10 and ``min_length`` 1 counting [DEC]: ``num_beams=3,
+max_new_tokens=9, min_new_tokens=0``, on ``image_size=480`` (``BlipAnswerer``). Weights come from the Hub or a
+local folder (``save_pretrained`` layout); ``trust_remote_code`` stays False unless the caller asks for it. On CUDA
+the model runs in float16 (or the ``dtype`` asked for, e.g. bfloat16 or float32), on the CPU in float32.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import nn
@@ -36,6 +40,7 @@ from transformers import (
     BlipForQuestionAnswering,
     BlipProcessor,
 )
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from engine.errors import InputError
 from llm_features.layer_tap import last_position_states
@@ -52,13 +57,16 @@ class Generation:
 
 
 class VisualQuestionAnswerer(ABC):
-    """A loaded model and its processor; ``answer`` asks one question about each image."""
+    """A loaded model and its processor; ``answer`` asks one question about each image, decoding as set here:
+    ``num_beams`` (1 = greedy), answers of ``min_new_tokens`` to ``max_new_tokens`` generated tokens."""
 
     processor_class: ClassVar[Any]
     model_class: ClassVar[Any]
 
-    def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20) -> None:
-        self.model, self.processor, self.max_new_tokens = model.eval(), processor, max_new_tokens
+    def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20, num_beams: int = 1,
+                 min_new_tokens: int = 0) -> None:
+        self.model, self.processor = model.eval(), processor
+        self.max_new_tokens, self.num_beams, self.min_new_tokens = max_new_tokens, num_beams, min_new_tokens
 
     @property
     def pad_id(self) -> int:
@@ -73,14 +81,18 @@ class VisualQuestionAnswerer(ABC):
         return self.generate(images, questions).answers if images else []
 
     def generate(self, images: list[Image.Image], questions: list[str], layer: int | None = None) -> Generation:
-        """Greedy answers to ``questions[i]`` about ``images[i]``; ``layer`` (0 = embeddings, -1 = last) adds
-        that layer's hidden states."""
+        """Answers to ``questions[i]`` about ``images[i]``; ``layer`` (0 = embeddings, -1 = last) adds that layer's
+        hidden states, which needs greedy decoding."""
         if len(images) != len(questions) or not images:
             raise ValueError(f"expected as many questions as images, at least one: {len(images)} and {len(questions)}")
+        if layer is not None and self.num_beams > 1:
+            raise InputError(f"hidden states need greedy decoding (--num-beams 1), not {self.num_beams} beams: "
+                             "the layer hook keeps one state a decoder call, beam search runs all beams in each")
         inputs = self.inputs(images, questions).to(self.model.device, dtype=self.model.dtype)
         tap = nullcontext([]) if layer is None else last_position_states(*self.decoder_layers(), layer)
         with torch.inference_mode(), tap as kept:
-            sequences = self.model.generate(**inputs, do_sample=False, num_beams=1, max_new_tokens=self.max_new_tokens,
+            sequences = self.model.generate(**inputs, do_sample=False, num_beams=self.num_beams,
+                                            max_new_tokens=self.max_new_tokens, min_new_tokens=self.min_new_tokens,
                                             return_dict_in_generate=True).sequences
         tokens = self.answer_tokens(sequences, inputs)
         answers = [text.strip() for text in self.processor.batch_decode(tokens, skip_special_tokens=True)]
@@ -113,25 +125,63 @@ class VisualQuestionAnswerer(ABC):
         return inputs["input_ids"].shape[1]
 
 
+def clip_square(image: Image.Image, size: int) -> torch.Tensor:
+    """(3, size, size) float32: the whole ``image`` squashed to size × size (bicubic, aspect ratio not kept),
+    scaled to [0, 1] and normalised with the CLIP mean and std: BLIP's own image transform."""
+    pixels = np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC), dtype=np.float32) / 255
+    mean, std = np.asarray(OPENAI_CLIP_MEAN, np.float32), np.asarray(OPENAI_CLIP_STD, np.float32)
+    return torch.from_numpy((pixels - mean) / std).permute(2, 0, 1)
+
+
 class BlipAnswerer(VisualQuestionAnswerer):
     """BLIP VQA: the question is encoded against the image and the decoder generates only the answer.
 
     Its answer tokens start with the decoder's [DEC] token, as ``generate`` returns them and as the public MMCL
     script stored them.
 
-    As in BLIP's own code, the decoder attends to every question position, padding included, so a batch
-    mixing questions of different lengths may answer slightly differently than one question at a time.
+    Images go through the processor (its size, resampling and normalisation), or, with ``image_size``, through
+    ``clip_square`` at that size, as BLIP's own code feeds its ViT; the position embeddings are interpolated when
+    ``image_size`` is not the size the vision tower was made for.
+
+    As in BLIP's own code, the question starts with its [ENC] token (id [DEC] + 1 in BLIP's tokenizer), not the
+    tokenizer's [CLS], which transformers' BLIP leaves in place (transformers issue 22732); and the decoder attends
+    to every question position, padding included, so a batch mixing questions of different lengths may answer
+    slightly differently than one question at a time.
     """
 
     processor_class = BlipProcessor
     model_class = BlipForQuestionAnswering
 
+    def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20, num_beams: int = 1,
+                 min_new_tokens: int = 0, image_size: int | None = None) -> None:
+        super().__init__(model, processor, max_new_tokens, num_beams, min_new_tokens)
+        self.image_size = image_size
+
     def decoder_layers(self) -> tuple[nn.Module, nn.ModuleList]:
         decoder = self.model.text_decoder.bert
         return decoder, decoder.encoder.layer
 
+    @property
+    def enc_token_id(self) -> int:
+        """BLIP's [ENC]: the tokenizer's own if it has one, else the id after [DEC], as BLIP's tokenizer adds it."""
+        tokenizer, text = self.processor.tokenizer, self.model.config.text_config
+        enc = tokenizer.convert_tokens_to_ids("[ENC]")
+        if enc is None or enc == tokenizer.unk_token_id:
+            enc = text.bos_token_id + 1
+        if not 0 <= enc < text.vocab_size:
+            raise InputError(f"BLIP model: no [ENC] token (id {enc} is outside its vocabulary of {text.vocab_size})")
+        return enc
+
     def inputs(self, images: list[Image.Image], questions: list[str]) -> BatchFeature:
-        return self.processor(images=images, text=questions, padding=True, return_tensors="pt")
+        if self.image_size is None:
+            inputs = self.processor(images=images, text=questions, padding=True, return_tensors="pt")
+        else:
+            inputs = self.processor(text=questions, padding=True, return_tensors="pt")
+            inputs["pixel_values"] = torch.stack([clip_square(image, self.image_size) for image in images])
+            if self.image_size != self.model.config.vision_config.image_size:
+                inputs["interpolate_pos_encoding"] = True
+        inputs["input_ids"][:, 0] = self.enc_token_id
+        return inputs
 
     def prompt_length(self, inputs: BatchFeature) -> int:
         return 1  # the decoder starts from its [DEC] token; the question goes through the encoder
@@ -146,8 +196,9 @@ class ChatAnswerer(VisualQuestionAnswerer):
     processor_class = AutoProcessor
     model_class = AutoModelForImageTextToText
 
-    def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20) -> None:
-        super().__init__(model, processor, max_new_tokens)
+    def __init__(self, model: torch.nn.Module, processor: Any, max_new_tokens: int = 20, num_beams: int = 1,
+                 min_new_tokens: int = 0) -> None:
+        super().__init__(model, processor, max_new_tokens, num_beams, min_new_tokens)
         processor.tokenizer.padding_side = "left"
 
     def decoder_layers(self) -> tuple[nn.Module, nn.ModuleList]:
@@ -198,14 +249,19 @@ def from_pretrained(loader: Any, source: str, **options: Any) -> Any:
 
 def load_answerer(model: str, backend: str = "blip", device: str | None = None, max_new_tokens: int = 20,
                   local_files_only: bool = False, trust_remote_code: bool = False,
-                  dtype: torch.dtype | None = None) -> VisualQuestionAnswerer:
+                  dtype: torch.dtype | None = None, num_beams: int = 1, min_new_tokens: int = 0,
+                  image_size: int | None = None) -> VisualQuestionAnswerer:
     """Load ``model`` (Hub id or local folder) for ``backend``, in eval mode on ``device`` (see ``resolve_device``),
-    in ``dtype`` (default: float16 on CUDA, float32 on the CPU)."""
+    in ``dtype`` (default: float16 on CUDA, float32 on the CPU), decoding with ``num_beams`` into answers of
+    ``min_new_tokens`` to ``max_new_tokens`` tokens; ``image_size``: see ``BlipAnswerer`` (blip only)."""
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if image_size is not None and backend != "blip":
+        raise InputError(f"--image-size {image_size}: the {backend} backend resizes as its processor does")
     kind, where = BACKENDS[backend], resolve_device(device)
     options = {"local_files_only": local_files_only, "trust_remote_code": trust_remote_code}
     processor = from_pretrained(kind.processor_class, model, **options)
     dtype = dtype or (torch.float16 if where.type == "cuda" else torch.float32)
     network = from_pretrained(kind.model_class, model, dtype=dtype, **options).to(where)
-    return kind(network, processor, max_new_tokens)
+    sizing = {} if image_size is None else {"image_size": image_size}
+    return kind(network, processor, max_new_tokens, num_beams, min_new_tokens, **sizing)

@@ -6,6 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+from transformers import BlipForQuestionAnswering, BlipProcessor
 
 import main_mmcl
 from bench.reference_hidden_states import layer_states
@@ -23,12 +27,43 @@ from tests.conftest import NUM_CLASS
 from tests.tiny_vlms import NAMES, save_tiny_blip, save_tiny_llava, write_strips
 
 CHAT = ["--backend", "image-text-to-text"]
+#: The public MMCL script's image transform (LLMs/blip.py of liujf69/MMCL-Action), written here independently.
+PUBLIC_TRANSFORM = transforms.Compose([
+    transforms.Resize((480, 480), interpolation=InterpolationMode.BICUBIC),
+    transforms.ToTensor(),
+    transforms.Normalize((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
+])
 
 
-def _run(strips: dict[str, Path], model: Path, out: Path, *extra: str) -> int:
+def _run(strips: dict[str, Path], model: Path, out: Path, *extra: str, max_new_tokens: int | None = 4) -> int:
+    """``answer_questions`` on the strips, short answers unless ``max_new_tokens`` is None (the defaults)."""
+    length = [] if max_new_tokens is None else ["--max-new-tokens", str(max_new_tokens)]
     return answer_questions.main(["--images", str(strips["images"]), "--names", str(strips["names"]),
                                   "--model", str(model), "--out", str(out), "--device", "cpu", "--batch-size", "2",
-                                  "--max-new-tokens", "4", "--local-files-only", *extra])
+                                  *length, "--local-files-only", *extra])
+
+
+@pytest.fixture(scope="module")
+def capfilt_dir(tmp_path_factory) -> Path:
+    """A tiny BLIP laid out as Salesforce/blip-vqa-capfilt-large: processor and vision tower at 480 px (in 25
+    patches of 96, to stay fast)."""
+    return save_tiny_blip(tmp_path_factory.mktemp("capfilt"), image_size=480, patch_size=96)
+
+
+def _blip_generate(model_dir: Path, strips: dict[str, Path], **options: int) -> np.ndarray:
+    """(names, 10) ids of ``BlipForQuestionAnswering.generate(**options)`` asked the default question about each
+    strip alone, as the public script asks, on its transform's pixels; padded with the pad id."""
+    model = BlipForQuestionAnswering.from_pretrained(model_dir).eval()
+    question = BlipProcessor.from_pretrained(model_dir).tokenizer([QUESTION], return_tensors="pt")
+    question.input_ids[:, 0] = model.config.text_config.vocab_size - 1  # the tiny vocabulary's [ENC], as BLIP sets it
+    ids = np.full((len(NAMES), 10), model.config.text_config.pad_token_id, np.float32)
+    for row, name in enumerate(NAMES):
+        with Image.open(strips["images"] / f"{name}.jpg") as image:
+            pixels = PUBLIC_TRANSFORM(image.convert("RGB")).unsqueeze(0)
+        answer = model.generate(input_ids=question.input_ids, attention_mask=question.attention_mask,
+                                pixel_values=pixels, **options)[0]
+        ids[row, :len(answer)] = answer.numpy()
+    return ids
 
 
 def _same_store(a: Path, b: Path) -> None:
@@ -39,18 +74,68 @@ def _same_store(a: Path, b: Path) -> None:
     assert (a / "answers.jsonl").read_text() == (b / "answers.jsonl").read_text()
 
 
-def test_token_ids_are_the_answers_first_ids_padded(strips, blip_dir, tmp_path):
-    assert _run(strips, blip_dir, tmp_path / "run", "--features", "token-ids", "--k", "3") == 0
+def test_token_ids_are_blip_s_own_vqa_answer(strips, capfilt_dir, tmp_path):
+    """(a) By default the stored ids are those of BLIP's VQA inference as the public script ran it:
+    ``generate`` with 3 beams, max_length 10 and min_length 1 (both counting [DEC]), on 480 × 480 bicubic CLIP
+    pixels; (b) beam search answers differently from greedy decoding here, in the 3 ids stored by default too."""
+    assert _run(strips, capfilt_dir, tmp_path / "run", "--features", "token-ids", "--k", "10",
+                max_new_tokens=None) == 0
     store = FeatureStore(tmp_path / "run" / "default", "text")
-    assert store.names == NAMES and store.dim == 3 and store.features.dtype == np.float32
-    assert store.meta["features"] == "token-ids" and store.meta["question"] == QUESTION
+    assert store.names == NAMES and store.dim == 10 and store.features.dtype == np.float32
     assert not (tmp_path / "run" / "default" / "partial").exists()
-    answerer = vlm.load_answerer(str(blip_dir), device="cpu", max_new_tokens=4, local_files_only=True)
-    generation = answerer.generate([open_strip(strips["images"], NAMES[0])], [QUESTION])
-    np.testing.assert_array_equal(store.features[0], generation.tokens[0, :3].numpy())
-    assert store.features[0, 0] == answerer.model.generation_config.bos_token_id  # BLIP's [DEC], as published
-    wide = token_ids(generation, k=8, pad_id=answerer.pad_id)
-    assert wide.shape == (1, 8) and (wide[0, generation.tokens.shape[1]:] == answerer.pad_id).all()
+    assert {key: store.meta[key] for key in ("features", "question", "num_beams", "max_new_tokens", "min_new_tokens",
+                                             "image_size")} == {"features": "token-ids", "question": QUESTION,
+                                                                "num_beams": 3, "max_new_tokens": 9,
+                                                                "min_new_tokens": 0, "image_size": 480}
+    beam = _blip_generate(capfilt_dir, strips, num_beams=3, max_length=10, min_length=1)
+    np.testing.assert_array_equal(store.features, beam)
+    assert (store.features[:, 0] == 5).all()  # BLIP's [DEC], as published
+    assert (store.features[:, -1] != 0).any()  # an answer runs to the length limit: the lengths agree
+    greedy = _blip_generate(capfilt_dir, strips, num_beams=1, max_length=10)
+    assert (greedy[:, :3] != beam[:, :3]).any()  # 3 of the 5 strips, in their first or second word
+
+
+def test_token_ids_pad_short_answers():
+    generation = vlm.Generation(["a"], torch.tensor([[5, 21, 3]]), torch.tensor([[True, True]]), None)
+    np.testing.assert_array_equal(token_ids(generation, k=5, pad_id=0), [[5, 21, 3, 0, 0]])
+    np.testing.assert_array_equal(token_ids(generation, k=2, pad_id=0), [[5, 21]])
+
+
+def test_blip_questions_start_with_enc_as_blip_s_own_code(strips, blip_dir, monkeypatch):
+    answerer = vlm.load_answerer(str(blip_dir), device="cpu", local_files_only=True)
+    tokenizer = answerer.processor.tokenizer
+    enc = tokenizer.convert_tokens_to_ids("[ENC]")
+    inputs = answerer.inputs([open_strip(strips["images"], NAMES[0])], [QUESTION])
+    assert inputs["input_ids"][0, 0] == enc != tokenizer.cls_token_id
+    # a tokenizer without [ENC]: the id after [DEC], where BLIP's own tokenizer adds it
+    unknown = tokenizer.unk_token_id
+    monkeypatch.setattr(type(tokenizer), "convert_tokens_to_ids", lambda self, token: unknown)
+    assert answerer.enc_token_id == answerer.model.config.text_config.bos_token_id + 1
+
+
+def test_blip_images_as_the_public_script_makes_them(strips, capfilt_dir, blip_dir):
+    """(c) ``--image-size 480`` squashes the whole strip as the public script's transform does; a vision tower made
+    for another size gets its position embeddings interpolated."""
+    answerer = vlm.load_answerer(str(capfilt_dir), device="cpu", local_files_only=True, image_size=480)
+    images = [open_strip(strips["images"], name) for name in NAMES[:2]]
+    inputs = answerer.inputs(images, [QUESTION] * 2)
+    torch.testing.assert_close(inputs["pixel_values"], torch.stack([PUBLIC_TRANSFORM(image) for image in images]),
+                               rtol=0, atol=1e-6)
+    assert "interpolate_pos_encoding" not in inputs
+    small = vlm.load_answerer(str(blip_dir), device="cpu", max_new_tokens=2, local_files_only=True, image_size=48)
+    assert small.inputs(images, [QUESTION] * 2)["interpolate_pos_encoding"] is True  # a 32 px tower
+    assert small.generate(images, [QUESTION] * 2).tokens.shape == (2, 3)
+
+
+def test_settings_that_cannot_apply_are_refused_up_front(strips, blip_dir, llava_dir, tmp_path, capsys):
+    assert _run(strips, blip_dir, tmp_path / "run", "--features", "hidden", "--num-beams", "3") == 2
+    assert _run(strips, llava_dir, tmp_path / "run", *CHAT, "--image-size", "480") == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "--features hidden needs greedy decoding (--num-beams 1)" in err[0], err
+    assert "--image-size" in err[1] and not (tmp_path / "run").exists()
+    answerer = vlm.load_answerer(str(blip_dir), device="cpu", local_files_only=True, num_beams=3)
+    with pytest.raises(InputError, match="hidden states need greedy decoding"):
+        answerer.generate([open_strip(strips["images"], NAMES[0])], [QUESTION], layer=-1)
 
 
 def test_hidden_states_pooled_over_the_answer(strips, llava_dir, tmp_path):
@@ -101,9 +186,9 @@ def test_pooling_masks_what_follows_the_end_token():
     np.testing.assert_array_equal(pooled_hidden(generation, "last"), [[3.0, 4.0, 5.0]])
 
 
-def test_several_prompts_are_stored_side_by_side(strips, blip_dir, tmp_path):
+def test_several_prompts_are_stored_side_by_side(strips, capfilt_dir, tmp_path):
     prompts = ["person-holding-objects", "describe-hand"]
-    assert _run(strips, blip_dir, tmp_path / "run", "--features", "token-ids", "--template", *prompts) == 0
+    assert _run(strips, capfilt_dir, tmp_path / "run", "--features", "token-ids", "--template", *prompts) == 0
     folders = [tmp_path / "run" / prompt for prompt in prompts]
     assert [FeatureStore(folder, "text").meta["question"] for folder in folders] == [TEMPLATES[p] for p in prompts]
     assert open_feature_stores([str(f) for f in folders], "text", "concat").dim == 6
@@ -113,15 +198,17 @@ def test_several_prompts_are_stored_side_by_side(strips, blip_dir, tmp_path):
     np.testing.assert_allclose(group.row(rows[0]), expected[0])
 
 
-def test_a_run_folder_refuses_other_settings(strips, blip_dir, tmp_path, capsys):
-    assert _run(strips, blip_dir, tmp_path / "run", "--features", "token-ids") == 0
+def test_a_run_folder_refuses_other_settings(strips, capfilt_dir, tmp_path, capsys):
+    assert _run(strips, capfilt_dir, tmp_path / "run", "--features", "token-ids") == 0
     (strips["images"] / f"{NAMES[4]}.jpg").unlink()
-    assert _run(strips, blip_dir, tmp_path / "part", "--features", "token-ids") == 1
+    assert _run(strips, capfilt_dir, tmp_path / "part", "--features", "token-ids") == 1
     capsys.readouterr()
     for out in ("run", "part"):
-        assert _run(strips, blip_dir, tmp_path / out, "--features", "token-ids", "--k", "4") == 2
-        err = capsys.readouterr().err.splitlines()
-        assert len(err) == 1 and "made with other settings (k: 3, now 4)" in err[0], err
+        for option, before, now in (("--k", 3, 4), ("--num-beams", 3, 1), ("--image-size", 480, 96)):
+            assert _run(strips, capfilt_dir, tmp_path / out, "--features", "token-ids", option, str(now)) == 2
+            err = capsys.readouterr().err.splitlines()
+            setting = option[2:].replace("-", "_")
+            assert len(err) == 1 and f"made with other settings ({setting}: {before}, now {now})" in err[0], err
 
 
 def test_one_answers_file_takes_one_question_of_answers_only(strips, blip_dir, tmp_path, capsys):
@@ -130,12 +217,15 @@ def test_one_answers_file_takes_one_question_of_answers_only(strips, blip_dir, t
     assert capsys.readouterr().err.count("error: --out") == 2
 
 
-@pytest.mark.parametrize("kind", ["token-ids", "hidden"])
-def test_sharded_runs_merged_equal_an_unsharded_run(kind, strips, blip_dir, tmp_path, capsys):
+@pytest.mark.parametrize("kind, other, differs", [("token-ids", "--num-beams", "num_beams: 1 vs 3"),
+                                                   ("hidden", "--min-new-tokens", "min_new_tokens: 1 vs 0")])
+def test_sharded_runs_merged_equal_an_unsharded_run(kind, other, differs, strips, blip_dir, capfilt_dir, tmp_path,
+                                                    capsys):
+    model = capfilt_dir if kind == "token-ids" else blip_dir
     extra = ["--features", kind, "--template", "describe-hand", "hand-touching-head"]
-    assert _run(strips, blip_dir, tmp_path / "whole", *extra) == 0
+    assert _run(strips, model, tmp_path / "whole", *extra) == 0
     for shard in range(3):
-        assert _run(strips, blip_dir, tmp_path / f"shard{shard}", *extra, "--shard", f"{shard}/3") == 0
+        assert _run(strips, model, tmp_path / f"shard{shard}", *extra, "--shard", f"{shard}/3") == 0
     parts = [str(tmp_path / f"shard{shard}") for shard in range(3)]
     assert len(FeatureStore(tmp_path / "shard1" / "describe-hand", "text").names) == 2
     argv = ["--parts", *parts, "--out", str(tmp_path / "merged"), "--names", str(strips["names"])]
@@ -148,6 +238,10 @@ def test_sharded_runs_merged_equal_an_unsharded_run(kind, strips, blip_dir, tmp_
     assert "the parts lack 1 of the 5 names" in capsys.readouterr().err
     assert merge_features.main(["--parts", parts[0], parts[0], "--out", str(tmp_path / "twice")]) == 2
     assert "is in both" in capsys.readouterr().err
+    assert _run(strips, model, tmp_path / "other", *extra, other, "1", "--shard", "2/3") == 0
+    assert merge_features.main(["--parts", *parts[:2], str(tmp_path / "other"), "--out", str(tmp_path / "mixed")]) == 2
+    err = capsys.readouterr().err
+    assert f"made differently from {parts[0]}" in err and f"({differs})" in err
     (tmp_path / "shard2" / "describe-hand" / "meta.json").unlink()
     assert merge_features.main(["--parts", *parts, "--out", str(tmp_path / "early")]) == 2
     assert "not a complete store" in capsys.readouterr().err
@@ -195,9 +289,9 @@ def test_check_features_finds_what_the_trainer_would_refuse(tmp_path, capsys):
         assert len(err) == 1 and message in err[0], err
 
 
-def test_the_public_frm_reads_token_ids_as_is(strips, blip_dir, tmp_path):
+def test_the_public_frm_reads_token_ids_as_is(strips, capfilt_dir, tmp_path):
     """A public MMCL checkpoint's Φ = Linear(3→64) → ReLU → Linear(64→2) and its scales refine with our ids."""
-    assert _run(strips, blip_dir, tmp_path / "run", "--features", "token-ids") == 0
+    assert _run(strips, capfilt_dir, tmp_path / "run", "--features", "token-ids") == 0
     torch.manual_seed(0)
     public = {"mlp.0.weight": torch.randn(64, 3) * 1e-3, "mlp.0.bias": torch.randn(64), "mlp.2.weight": torch.randn(2, 64),
               "mlp.2.bias": torch.randn(2), "PosMatrix": torch.rand(NUM_CLASS) + 0.5,
@@ -230,18 +324,19 @@ def test_refinement_reads_several_stores_combined_as_in_training(tmp_path):
 
 
 @pytest.mark.parametrize("kind, model, extra", [
-    ("token-ids", "blip", []),
+    ("token-ids", "capfilt", []),
     ("hidden", "llava", CHAT),
     ("clip-text", "blip", ["--text-model", "ViT-S-32", "--text-pretrained", "none"]),
 ])
-def test_each_kind_trains_mmcl_from_strips(kind, model, extra, dataset_dir, make_config, blip_dir, llava_dir,
-                                           tmp_path):
+def test_each_kind_trains_mmcl_from_strips(kind, model, extra, dataset_dir, make_config, blip_dir, capfilt_dir,
+                                           llava_dir, tmp_path):
     """Strips of the tiny dataset's training samples → one feature kind, two prompts → an MMCL epoch with FRM."""
     names = (dataset_dir / "train_names.txt").read_text().split()
     prompts = ["person-holding-objects", "describe-person"]
     strips = write_strips(tmp_path, names)
-    assert _run(strips, {"blip": blip_dir, "llava": llava_dir}[model], tmp_path / "text", "--features", kind,
-                "--template", *prompts, "--batch-size", "8", *extra) == 0
+    models = {"blip": blip_dir, "capfilt": capfilt_dir, "llava": llava_dir}
+    assert _run(strips, models[model], tmp_path / "text", "--features", kind, "--template", *prompts,
+                "--batch-size", "8", *extra) == 0
     config = make_config(tmp_path, num_epoch=1, mmcl={
         "frm": True, "text_features": [str(tmp_path / "text" / prompt) for prompt in prompts]})
     assert main_mmcl.main(["--config", str(config)]) == 0

@@ -46,20 +46,21 @@ def write_strips(root: Path, names: list[str]) -> dict[str, Path]:
     return {"images": folder, "names": listing}
 
 
-def save_tiny_blip(root: Path, layers: int = 1) -> Path:
-    """A tiny BLIP VQA model (``layers`` per text tower) and its processor (word vocabulary, 32 px images) in
-    ``root``."""
+def save_tiny_blip(root: Path, layers: int = 1, image_size: int = 32, patch_size: int = 8) -> Path:
+    """A tiny BLIP VQA model (``layers`` per text tower, a ViT for ``image_size`` px images in patches of
+    ``patch_size``) and its processor (word vocabulary, ``image_size`` px images) in ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *WORDS, "[ENC]"]
     (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
     tokenizer = BertTokenizerFast(str(root / "vocab.txt"), bos_token="[DEC]")
-    BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer).save_pretrained(root)
+    BlipProcessor(BlipImageProcessor(size={"height": image_size, "width": image_size}), tokenizer).save_pretrained(root)
     sizes = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 2}
     config = BlipConfig(
         text_config={**sizes, "num_hidden_layers": layers, "vocab_size": len(vocab), "encoder_hidden_size": 32,
                      "max_position_embeddings": 64, "pad_token_id": 0, "sep_token_id": 3, "eos_token_id": 3, "bos_token_id": vocab.index("[DEC]"),
                      "initializer_range": 0.5},
-        vision_config={**sizes, "num_hidden_layers": 1, "image_size": 32, "patch_size": 8, "initializer_range": 0.5},
+        vision_config={**sizes, "num_hidden_layers": 1, "image_size": image_size, "patch_size": patch_size,
+                       "initializer_range": 0.5},
         projection_dim=32, image_text_hidden_size=32)
     torch.manual_seed(0)
     BlipForQuestionAnswering(config).save_pretrained(root)
