@@ -389,8 +389,9 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     if runtime.is_main:
         with writing("results.json", work_dir):
             write_text_atomic(work_dir / "results.json", json.dumps(results, indent=2) + "\n")
-        log.info(f"done: last top-1 {100 * last_metrics.get('top1', math.nan):.2f}% (epoch {last_metrics.get('epoch')}),"
-                 f" best top-1 {100 * best['top1']:.2f}% (epoch {best['epoch']}, the best of {evaluations} evaluations)")
+        log.info(f"done: last top-1 {100 * last_metrics.get('top1', math.nan):.2f}% "
+                 f"(epoch {last_metrics.get('epoch')}), best top-1 {100 * best['top1']:.2f}% "
+                 f"(epoch {best['epoch']}, the best of {evaluations} evaluations)")
     log.close()
     return results
 

@@ -131,7 +131,8 @@ def load_inception_weights(net: nn.Module, path: str) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt or unsafe files
-        raise InputError(f"{path}: not a loadable weights-only torch file ({' '.join(str(err).split())[:200]})") from None
+        reason = " ".join(str(err).split())[:200]
+        raise InputError(f"{path}: not a loadable weights-only torch file ({reason})") from None
     expected = net.state_dict()
     state = {k: v for k, v in state.items() if not k.startswith("AuxLogits.")} if isinstance(state, dict) else {}
     wrong = sorted(k for k in expected if getattr(state.get(k), "shape", None) != expected[k].shape)

@@ -20,7 +20,6 @@ from torchvision import transforms
 from torchvision.models import inception_v3
 
 import main_mmcl
-
 from engine.checkpoint import initialise_from_weights
 from engine.config import DEFAULTS, read_config_file, resolve_config
 from engine.data import build_dataset, train_loader
@@ -239,6 +238,16 @@ def test_a_released_code_config_trains_inception_v3_with_the_backbone(public_inp
     assert step == 1 and encoder.training and np.isfinite(stats["loss_align"]) and np.isfinite(stats["loss_refine"])
     changed = [name for name, p in encoder.named_parameters() if not torch.equal(before[name], p)]
     assert "net.fc.weight" in changed and "net.Conv2d_1a_3x3.conv.weight" in changed  # trained end to end
+    # a checkpoint of the public model (its own key names, Inception-V3's auxiliary head included) loads whole
+    theirs = {"inception_v3.": "rgb_encoder.net.", "FAM_Aligh.mlp.": "fam.mlp.", "mlp.": "frm.phi.", "": "backbone."}
+    public = {"PosMatrix": objective.frm.pos.detach(), "NegMatrix": objective.frm.neg.detach(),
+              "inception_v3.AuxLogits.fc.weight": torch.zeros(1000, 768)}
+    for key, value in objective.state_dict().items():
+        if key not in ("frm.pos", "frm.neg"):
+            prefix = next(p for p in theirs if key.startswith(theirs[p]))
+            public[prefix + key.removeprefix(theirs[prefix])] = value
+    torch.save(public, tmp_path / "public.pt")
+    assert f"{len(public) - 1} keys mapped, 1 ignored" in initialise_from_weights(objective, tmp_path / "public.pt", [])
 
 
 def test_a_missing_inception_weights_file_is_one_line_naming_it(public_inputs, tmp_path, capsys):

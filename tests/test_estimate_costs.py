@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from torchvision.models import Inception_V3_Weights
 
 from bench import estimate_costs
@@ -17,7 +18,9 @@ def test_inception_v3_training_step_is_three_times_torchvision_s_forward_figure(
 
 @pytest.mark.slow
 def test_the_estimate_prints_a_row_per_benchmark(capsys):
+    threads = torch.get_num_threads()
     estimate_costs.main(["--rate", "40", "80"])
+    assert torch.get_num_threads() == threads  # the tests after it run as before
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| benchmark")]
     assert [row.split(" | ")[0][2:] for row in rows] == list(estimate_costs.BENCHMARKS)
