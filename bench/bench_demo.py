@@ -1,11 +1,16 @@
 """Does co-learning help the skeleton-only model? The demo's ablation, over several seeds, with a probe of F_g.
 
     python -m bench.bench_demo [--seeds 1 2 3 4 5] [--split test] [--jobs 2] [--out bench/out/demo_ablation]
+                               [--helper NAME=YAML ...]
 
 Trains the demo's CTR-GCN baseline and MMCL with FAM only, FRM only and FAM + FRM, each with the frozen
 towers at random weights and with the pretrained-like ones (``tools.pretrain_demo_clip``), and FAM + FRM fed
 an oracle (a one-hot of the object really in the hand instead of features: the most any tower could tell
-about it), through the real command (``main_mmcl.py``). Per run it reports the last-epoch top-1 of the
+about it), and the positive control (``attribute_head``: a linear head on F_g trained to predict that object,
+the strongest privileged signal there is), through the real command (``main_mmcl.py``). ``--helper
+NAME=YAML`` adds a row training the skeleton model with a co-learning helper of your own (the YAML of its
+``mmcl.helpers`` entry; ``HELD`` in it stands for the held-object attribute store, and the pretrained-like
+towers' RGB and text stores are given), as docs/helpers.md shows. Per run it reports the last-epoch top-1 of the
 skeleton-only model on ``--split``, overall and on the two object pairs (drink vs touch the mouth, phone call
 vs touch the ear: one motion program, told apart in the skeleton only by the grip), and a linear probe of
 the frozen pooled feature F_g that predicts the held object (fitted on the training split, scored on
@@ -42,7 +47,7 @@ from engine.trainer import build_model
 from feeders.demo_actions import DEMO_CLASSES, OBJECT_PAIRS
 from feeders.demo_data import read_held_objects
 from feeders.demo_render import OBJECT_STYLES
-from feeders.feature_store import write_feature_store
+from feeders.feature_store import write_attribute_store, write_feature_store
 from tools import run_demo
 
 STAMP = "inputs.json"
@@ -60,20 +65,33 @@ class Variant:
     name: str
     fam: bool = False
     frm: bool = False
-    towers: str = ""  # 'random', 'pretrained' (see tools.run_demo.feature_stores) or 'oracle'
+    towers: str = "pretrained"  # 'random', 'pretrained' (see tools.run_demo.feature_stores) or 'oracle'
+    helper: str = ""  # the YAML of one mmcl.helpers entry, trained under the variant's name
 
     def argv(self, stores: dict[str, dict[str, Path]]) -> list[str]:
-        if not (self.fam or self.frm):
+        if not (self.fam or self.frm or self.helper):
             return ["--config", BASELINE_CONFIG]
         paths = stores[self.towers]
+        helper = self.helper.replace("HELD", str(stores["held"]["attribute"]))
         return ["--config", MMCL_CONFIG, "--mmcl", f"fam={str(self.fam).lower()}", f"frm={str(self.frm).lower()}",
-                f"rgb_features={paths['rgb']}", f"text_features={paths['text']}"]
+                f"rgb_features={paths['rgb']}", f"text_features={paths['text']}",
+                *([f"helpers={{{helper_name(self.name)}: {helper}}}"] if helper else [])]
+
+
+def helper_name(variant: str) -> str:
+    """A variant's name as a helper name (an identifier)."""
+    return "".join(c if c.isalnum() else "_" for c in variant).strip("_") or "helper"
+
+
+#: The positive control: a linear head on F_g predicting the object really in the hand (training samples).
+POSITIVE_CONTROL = "{type: attribute_head, weight: 1.0, inputs: {attribute: HELD}}"
 
 
 VARIANTS = [Variant("baseline")] + [
     Variant(f"{helpers} ({towers})", fam="FAM" in helpers, frm="FRM" in helpers, towers=towers)
     for towers in ("random", "pretrained") for helpers in ("FAM", "FRM", "FAM+FRM")
-] + [Variant("FAM+FRM (oracle)", fam=True, frm=True, towers="oracle")]
+] + [Variant("FAM+FRM (oracle)", fam=True, frm=True, towers="oracle"),
+      Variant("positive control", helper=POSITIVE_CONTROL)]
 
 
 def oracle_stores() -> dict[str, Path]:
@@ -85,6 +103,15 @@ def oracle_stores() -> dict[str, Path]:
     for kind, root in stores.items():
         write_feature_store(root, one_hot, list(held), {"kind": kind, "encoder": "oracle: one-hot of the held object"})
     return stores
+
+
+def held_store() -> dict[str, Path]:
+    """The attribute store of the object in the hand of each training sample (empty hands: 'none')."""
+    held = read_held_objects(run_demo.DATA, "train")
+    root = run_demo.FEATURES / "oracle" / "held"
+    write_attribute_store(root, [object_ or "none" for object_ in held.values()], list(held), "held",
+                          ["none", *sorted(OBJECT_STYLES)])
+    return {"attribute": root}
 
 
 @dataclass
@@ -200,6 +227,14 @@ def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
     return "\n".join(lines + per_seed) + "\n"
 
 
+def custom_variant(text: str) -> Variant:
+    """``NAME=YAML`` → a row training the demo's model with that one helper."""
+    name, sep, helper = text.partition("=")
+    if not sep or not name.strip() or not helper.strip():
+        raise InputError(f"--helper {text!r}: expected NAME=YAML, e.g. 'distill={{type: mypkg.Distill, weight: 1}}'")
+    return Variant(name.strip(), helper=helper.strip())
+
+
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -208,14 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS], help="subset of the rows")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/demo_ablation"))
+    parser.add_argument("--helper", nargs="+", default=[], metavar="NAME=YAML",
+                        help="a row of your own: the YAML of one mmcl.helpers entry (HELD: the held-object store)")
     args = parser.parse_args(argv)
-    variants = [v for v in VARIANTS if v.name in args.variants]
+    variants = [v for v in VARIANTS if v.name in args.variants] + [custom_variant(text) for text in args.helper]
     if variants[0].name != "baseline":
         variants.insert(0, VARIANTS[0])
     start = time.perf_counter()
     stores = run_demo.prepare_inputs()
     claim_out(args.out, run_demo.made_from("pretrained"))  # before anything of the bench's own is written
-    stores["oracle"] = oracle_stores()
+    stores["oracle"], stores["held"] = oracle_stores(), held_store()
     jobs = [(variant, seed) for seed in args.seeds for variant in variants]
     with ThreadPoolExecutor(args.jobs) as pool:
         done = list(pool.map(lambda job: run(*job, args.split, stores, args.out), jobs))

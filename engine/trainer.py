@@ -382,7 +382,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     settings = mmcl_settings(config)
     evaluations = sum("test_top1" in record for record in history)
     results = {"last": last_metrics, "best": best, "last_epoch_train": stats,
-               "model": config["model"], "mmcl": bool(settings["fam"] or settings["frm"]), "parameters": n_params,
+               "model": config["model"], "mmcl": bool(settings["fam"] or settings["frm"] or settings["helpers"]),
+               "parameters": n_params,
                "test_samples": len(test_set), "evaluations": evaluations, "eval_interval": config["eval_interval"],
                "note": f"best is the highest test top-1 of {evaluations} evaluations (every {config['eval_interval']} "
                        "epoch(s)), selected on the test set as the public CTR-GCN/MMCL code does; report last too"}

@@ -1,11 +1,15 @@
-"""Feature stores: per-sample RGB or text features kept as one memory-mapped (N, D) array plus the names.
+"""Feature stores: per-sample RGB or text features, or attributes, kept as one memory-mapped (N, D) array plus
+the names.
 
 A store is a folder::
 
     features.npy    (N, D) float16 or float32, row i belongs to names.txt line i
     names.txt       N sample names
-    meta.json       {"kind": "rgb" | "text", "dim": D, ...: how the features were made}
+    meta.json       {"kind": "rgb" | "text" | "attribute" | ..., "dim": D, ...: how the features were made}
     answers.jsonl   text stores: {"name", "question", "answer"} per row, in row order (optional)
+
+An attribute store (``write_attribute_store``) holds one class id per sample (D = 1) and names its classes in
+``meta.json`` (``"classes"``): side information a co-learning helper can read, such as the object in the hand.
 
 Rows are looked up by sample name, so one store can serve several protocols of a dataset. ``check`` validates
 a store against a split (names complete and unique, dtype, finite values) before training;
@@ -47,19 +51,39 @@ def write_feature_store(root: str | os.PathLike, features: np.ndarray, names: Se
                                                        "count": len(names)}, indent=2) + "\n")
 
 
-class FeatureStore:
-    """A store opened read-only: ``rows_for(names)`` maps sample names to rows of the memory-mapped array."""
+def write_attribute_store(root: str | os.PathLike, values: Sequence[str], names: Sequence[str], attribute: str,
+                          classes: Sequence[str] | None = None) -> list[str]:
+    """Write one categorical value per sample as an attribute store: class ids (D = 1) over ``classes`` (default:
+    the sorted distinct ``values``), named ``attribute``; returns the classes."""
+    classes = sorted(set(values)) if classes is None else list(classes)
+    if len(set(classes)) != len(classes) or len(classes) < 2:
+        raise InputError(f"attribute {attribute!r}: needs at least two distinct classes, got {classes}")
+    ids = {value: index for index, value in enumerate(classes)}
+    unknown = [value for value in values if value not in ids]
+    if unknown:
+        raise InputError(f"attribute {attribute!r}: value {unknown[0]!r} is not one of the classes {classes}")
+    features = np.array([[ids[value]] for value in values], dtype=np.float32).reshape(len(values), 1)
+    write_feature_store(root, features, names, {"kind": "attribute", "attribute": attribute, "classes": classes})
+    return classes
 
-    def __init__(self, root: str | os.PathLike, kind: str) -> None:
+
+class FeatureStore:
+    """A store opened read-only: ``rows_for(names)`` maps sample names to rows of the memory-mapped array.
+
+    ``kind`` is the kind the caller expects (its ``meta.json`` must agree), or None for whatever the store says.
+    """
+
+    def __init__(self, root: str | os.PathLike, kind: str | None) -> None:
         self.root = Path(root)
         for required in ("features.npy", "names.txt", "meta.json"):
             if not (self.root / required).is_file():
-                raise InputError(f"{kind} feature store {self.root}: missing {required}")
+                raise InputError(f"{kind + ' ' if kind else ''}feature store {self.root}: missing {required}")
         self.meta = read_json(self.root / "meta.json")
         self.features = load_npy(self.root / "features.npy", mmap_mode="r")
         self.names = read_text(self.root / "names.txt").splitlines()
         if not isinstance(self.meta, dict):
             raise InputError(f"{self.root / 'meta.json'}: expected a JSON object")
+        kind = kind or str(self.meta.get("kind", "feature"))
         if self.features.ndim != 2 or not np.issubdtype(self.features.dtype, np.number):
             raise InputError(f"{self.root / 'features.npy'}: must be a numeric (N, D) array, got "
                              f"{self.features.dtype} {self.features.shape}")
@@ -93,9 +117,22 @@ class FeatureStore:
         if bad:
             raise InputError(f"{self.kind} feature store {self.root}: {bad} samples have NaN or inf features, "
                              f"e.g. {first}")
+        if self.kind == "attribute":
+            self._check_class_ids(rows)
         what = self.meta.get("features", self.meta.get("kind", self.kind))
         return (f"{self.kind} feature store {self.root}: {what}, {len(names)} of {len(self.names)} samples, "
                 f"{self.dim}-d {self.features.dtype}, names unique, values finite")
+
+    def _check_class_ids(self, rows: np.ndarray) -> None:
+        """An attribute store's rows are one whole class id each, below the number of its ``classes``."""
+        classes = self.meta.get("classes")
+        if not isinstance(classes, list) or len(classes) < 2:
+            raise InputError(f"{self.root / 'meta.json'}: an attribute store names its classes ('classes', at "
+                             "least two)")
+        values = np.asarray(self.features[np.sort(rows)], dtype=np.float64)
+        whole = (values == np.round(values)) & (values >= 0) & (values < len(classes))
+        if values.shape[1] != 1 or not whole.all():
+            raise InputError(f"attribute store {self.root}: expected one class id in [0, {len(classes)}) per sample")
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows), D) float32 features of ``rows``."""

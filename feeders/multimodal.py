@@ -1,13 +1,14 @@
 """The MMCL training dataset: a skeleton dataset plus each sample's RGB input and text feature.
 
-Items are ``(skeleton, label, index, rgb, text)``. ``rgb`` is a row of an RGB feature store (fast path:
+Items are ``(skeleton, label, index, rgb, text, *extra)``. ``rgb`` is a row of an RGB feature store (fast path:
 the encoder never runs while training) or the sample's strip image ``<dir>/<name>.jpg`` preprocessed for
-an encoder run in the loop; ``text`` is a row of a text feature store. A modality that is off is an empty
+an encoder run in the loop; ``text`` is a row of a text feature store; ``extra`` holds a row of each further
+named store (e.g. an attribute store a co-learning helper reads), in order. A modality that is off is an empty
 array, so batches always have the same structure. Every name is checked against the stores at start.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +33,19 @@ def read_strip(path: Path, preprocess: Callable[[Image.Image], torch.Tensor]) ->
 
 
 class MultimodalDataset(Dataset):
-    """Adds RGB and text inputs, looked up by sample name, to a skeleton dataset's items."""
+    """Adds RGB, text and further per-sample inputs (``stores``, in order), looked up by sample name, to a
+    skeleton dataset's items."""
 
     def __init__(self, skeleton: Dataset, rgb_store: FeatureStore | None = None, rgb_images: str | None = None,
                  rgb_preprocess: Callable[[Image.Image], torch.Tensor] | None = None,
-                 text_store: FeatureStore | StoreGroup | None = None) -> None:
+                 text_store: FeatureStore | StoreGroup | None = None,
+                 stores: Mapping[str, FeatureStore] | None = None) -> None:
         self.skeleton = skeleton
         names = list(skeleton.sample_name)
         self.rgb_store, self.text_store = rgb_store, text_store
         self.rgb_rows = rgb_store.rows_for(names) if rgb_store is not None else None
         self.text_rows = text_store.rows_for(names) if text_store is not None else None
+        self.stores = [(store, store.rows_for(names)) for store in (stores or {}).values()]
         self.rgb_images = Path(rgb_images) if rgb_images else None
         self.rgb_preprocess = rgb_preprocess
         if self.rgb_images is not None:
@@ -72,4 +76,4 @@ class MultimodalDataset(Dataset):
         data, label, item_index = self.skeleton[index]
         row = item_index % len(self.skeleton.sample_name)
         text = self.text_store.row(self.text_rows[row]) if self.text_rows is not None else EMPTY
-        return data, label, item_index, self._rgb(row), text
+        return data, label, item_index, self._rgb(row), text, *(store.row(rows[row]) for store, rows in self.stores)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import InputError
+from engine.plugins import resolve
 from graph import ntu_rgb_d, ucla
 from model.init import bn_init, classifier_init, init_convs_and_bns, init_temporal
 from model.precision import full_precision, wide, wide_dtype
@@ -36,15 +37,14 @@ GraphConvFactory = Callable[[int, int, np.ndarray, bool], nn.Module]
 
 
 def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = None, ndim: int = 3) -> np.ndarray:
-    """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS` or an object with an ``A``.
+    """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS`, the dotted path of a user's graph
+    class (built with ``graph_args``), or an object with an ``A``.
 
     ``ndim=4`` accepts the (L, K, V, V) adjacency of a hierarchical graph object instead.
     """
     if isinstance(graph, str):
-        if graph not in GRAPHS:
-            raise InputError(f"model_args.graph: unknown graph {graph!r}; known: {', '.join(GRAPHS)}")
         try:
-            graph = GRAPHS[graph](**dict(graph_args or {}))
+            graph = resolve(graph, GRAPHS, "model_args.graph")(**dict(graph_args or {}))
         except (TypeError, ValueError) as error:
             raise InputError(f"model_args.graph_args {dict(graph_args or {})!r}: {error}") from None
     adjacency = np.asarray(getattr(graph, "A", None), dtype=np.float32)

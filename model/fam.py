@@ -6,15 +6,19 @@ The loss is the symmetric contrastive loss of docs/method.md §3 with intra- and
     L_c = 1/(2N) Σ_i [l(F_g^i, F_c^i) + l(F_c^i, F_g^i)]
 
 with ``s`` the cosine similarity. Negatives come from this replica's batch, or from every rank's batch
-when ``gather_negatives`` is on (the positive stays the sample's own pair).
+when ``gather_negatives`` is on (the positive stays the sample's own pair). :class:`FeatureAlignment` is the
+co-learning helper (``model.helpers``) reading the ``rgb`` input: an RGB feature per sample.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from model.helpers import CoLearningHelper, HelperContext, StepState
 from model.precision import full_precision
 
 
@@ -56,8 +60,10 @@ def contrastive_alignment_loss(skeleton: torch.Tensor, rgb: torch.Tensor, temper
         return 0.5 * (forward + backward).mean()
 
 
-class FeatureAlignment(nn.Module):
-    """Projection MLP ``D → feature_dim → feature_dim`` for RGB features, and the alignment loss."""
+class FeatureAlignment(CoLearningHelper):
+    """Projection MLP ``D → feature_dim → feature_dim`` for RGB features, and the alignment loss ``loss_align``."""
+
+    inputs = ("rgb",)
 
     def __init__(self, rgb_dim: int, feature_dim: int = 256, temperature: float = 0.4,
                  gather_negatives: bool = False) -> None:
@@ -66,6 +72,14 @@ class FeatureAlignment(nn.Module):
                                  nn.Linear(feature_dim, feature_dim))
         self.temperature = temperature
         self.gather_negatives = gather_negatives
+
+    @classmethod
+    def build(cls, context: HelperContext, temperature: float = 0.4,
+              gather_negatives: bool = False) -> FeatureAlignment:
+        return cls(context.input_dims["rgb"], context.feature_dim, temperature, gather_negatives)
+
+    def losses(self, step: StepState, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {"loss_align": self(step.feature, inputs["rgb"])}
 
     def forward(self, skeleton_feature: torch.Tensor, rgb_feature: torch.Tensor) -> torch.Tensor:
         """The alignment loss of the pooled skeleton feature ``F_g`` (N, feature_dim) and RGB features (N, D)."""

@@ -31,6 +31,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from engine.errors import InputError
+from engine.plugins import resolve
 from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
 from graph.hierarchy import Groups, HierarchicalGraph
 from model.ctrgcn import GCNBackbone, cat_conv_params, pointwise
@@ -46,13 +47,16 @@ HIERARCHIES: dict[str, type[HierarchicalGraph]] = {
 
 
 def resolve_hierarchy(graph: str | HierarchicalGraph, graph_args: Mapping[str, Any] | None = None) -> HierarchicalGraph:
-    """The hierarchical graph named ``graph`` (a key of :data:`HIERARCHIES`) built with ``graph_args``, or ``graph``."""
+    """The hierarchical graph named ``graph`` (a key of :data:`HIERARCHIES`, or the dotted path of a user's
+    :class:`HierarchicalGraph`) built with ``graph_args``, or ``graph`` itself."""
     if not isinstance(graph, str):
         return graph
-    if graph not in HIERARCHIES:
-        raise InputError(f"model_args.graph: unknown hierarchical graph {graph!r}; known: {', '.join(HIERARCHIES)}")
+    cls = resolve(graph, HIERARCHIES, "model_args.graph")
+    if not (isinstance(cls, type) and issubclass(cls, HierarchicalGraph)):
+        raise InputError(f"model_args.graph: {graph!r} is not a hierarchical graph (HD-GCN needs one of "
+                         f"{', '.join(HIERARCHIES)}, or a subclass of graph.hierarchy.HierarchicalGraph)")
     try:
-        return HIERARCHIES[graph](**dict(graph_args or {}))
+        return cls(**dict(graph_args or {}))
     except (TypeError, ValueError) as error:
         raise InputError(f"model_args.graph_args {dict(graph_args or {})!r}: {error}") from None
 

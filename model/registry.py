@@ -1,4 +1,5 @@
-"""Skeleton backbones by name: our short names and the dotted class paths of the public configs."""
+"""Skeleton backbones by name: our short names, the dotted class paths of the public configs, or a user's own
+class by its dotted path (``engine.plugins.resolve``)."""
 from __future__ import annotations
 
 import inspect
@@ -8,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from engine.errors import InputError
+from engine.plugins import resolve
 from model import ctrgcn, hdgcn, tdgcn
 
 BACKBONES: dict[str, type[nn.Module]] = {
@@ -22,12 +24,14 @@ BACKBONES: dict[str, type[nn.Module]] = {
 
 def build_backbone(name: str, args: Mapping[str, Any] | None = None) -> nn.Module:
     """Instantiate backbone ``name`` with keyword ``args`` (a config's ``model`` and ``model_args``)."""
-    if name not in BACKBONES:
-        raise InputError(f"model: unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    cls = BACKBONES[name]
-    accepted = [p for p in inspect.signature(cls).parameters]
+    cls = resolve(name, BACKBONES, "model")
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise InputError(f"model: {name!r} is not a torch.nn.Module class")
+    parameters = inspect.signature(cls).parameters
+    accepted = [key for key, p in parameters.items() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     args = dict(args or {})
-    for key in args:
-        if key not in accepted:
-            raise InputError(f"model_args: unknown argument {key!r} for {name}; accepted: {', '.join(accepted)}")
+    if len(accepted) == len(parameters):  # no **kwargs: every argument is checked by name
+        for key in args:
+            if key not in accepted:
+                raise InputError(f"model_args: unknown argument {key!r} for {name}; accepted: {', '.join(accepted)}")
     return cls(**args)

@@ -30,6 +30,28 @@ def test_oracle_stores_hold_a_one_hot_of_the_object_in_the_hand(tmp_path: Path, 
     assert {None, "cup", "phone", "ball"} <= set(held.values())  # the incidental classes carry any object
 
 
+def test_the_positive_control_reads_the_object_in_the_hand(tmp_path: Path, monkeypatch) -> None:
+    generate_demo_dataset(tmp_path, num_train_per_class=6, num_test_per_class=1, num_val_per_class=1,
+                          max_frames=20, with_rgb=False)
+    monkeypatch.setattr(run_demo, "DATA", tmp_path)
+    monkeypatch.setattr(run_demo, "FEATURES", tmp_path / "features")
+    stores = {"pretrained": {"rgb": Path("r"), "text": Path("t")}, "held": bench_demo.held_store()}
+    store = FeatureStore(stores["held"]["attribute"], "attribute")
+    held = read_held_objects(tmp_path, "train")
+    assert store.check(list(held)).startswith("attribute feature store")
+    classes = store.meta["classes"]
+    assert [classes[int(i)] for i in store.gather(store.rows_for(list(held)))[:, 0]] == [o or "none" for o in held.values()]
+    control = next(v for v in bench_demo.VARIANTS if v.name == "positive control")
+    argv = control.argv(stores)
+    assert argv[:6] == ["--config", bench_demo.MMCL_CONFIG, "--mmcl", "fam=false", "frm=false", "rgb_features=r"]
+    assert argv[-1] == (f"helpers={{positive_control: {{type: attribute_head, weight: 1.0, inputs: "
+                        f"{{attribute: {stores['held']['attribute']}}}}}}}")
+    mine = bench_demo.custom_variant("my distill={type: mypkg.Distill, weight: 0.5}")
+    assert mine.argv(stores)[-1] == "helpers={my_distill: {type: mypkg.Distill, weight: 0.5}}"
+    with pytest.raises(InputError, match="expected NAME=YAML"):
+        bench_demo.custom_variant("just-a-name")
+
+
 def test_table_gives_means_and_paired_differences_against_the_baseline() -> None:
     def runs(*pairs: tuple[float, float]) -> list[RunResult]:
         return [RunResult(top1, pair, 0.5, pair, 0.5) for top1, pair in pairs]

@@ -46,7 +46,7 @@ def test_mmcl_trains_logs_every_term_and_exports_a_plain_backbone(tmp_path, make
     assert _train(config) == 0
     work = tmp_path / "run"
     log = (work / "log.txt").read_text()
-    assert "FAM: cached RGB features" in log and "FRM: text features" in log
+    assert "RGB: cached features" in log and "text: features" in log
     for term in ("loss_ce", "loss_refine", "loss_align"):
         assert term in log
     checkpoint = torch.load(work / "last.pt", weights_only=True)
@@ -78,7 +78,7 @@ def test_online_rgb_through_a_frozen_clip_tower(tmp_path, make_config, dataset_d
     config = make_config(tmp_path, num_epoch=1, mmcl={"fam": True, "rgb_images": str(strips), "rgb_encoder": encoder})
     assert _train(config) == 0
     log = (tmp_path / "run" / "log.txt").read_text()
-    assert "FAM: RGB strips" in log and "'layout': 'panels'" in log and "loss_align" in log  # panels by default
+    assert "RGB: strips" in log and "'layout': 'panels'" in log and "loss_align" in log  # panels by default
     checkpoint = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert not any("visual" in key for key in checkpoint["model"])  # the frozen tower is never saved
 

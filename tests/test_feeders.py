@@ -312,7 +312,7 @@ def test_registry_builds_with_seed_and_checks_names(tmp_path):
     assert FEEDERS["feeders.feeder_ntu.Feeder"] is NTUFeeder and FEEDERS["feeders.feeder_ucla.Feeder"] is UCLAFeeder
     feeder = build_feeder("feeders.feeder_ntu.Feeder", {"data_path": str(tmp_path), "random_rot": True}, seed=7)
     assert isinstance(feeder, NTUFeeder) and feeder.seed == 7
-    with pytest.raises(InputError, match=r"unknown feeder 'kinetics' \(known: ntu, ucla"):
+    with pytest.raises(InputError, match=r"feeder: unknown name 'kinetics'; registered: ntu, ucla"):
         build_feeder("kinetics", {})
     with pytest.raises(InputError, match=r"feeder 'ntu': unknown argument 'windowsize'"):
         build_feeder("ntu", {"data_path": str(tmp_path), "windowsize": 64})

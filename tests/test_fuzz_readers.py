@@ -31,6 +31,7 @@ from model.ctrgcn import Model
 from model.rgb_encoder import load_inception_weights
 from tests.fuzzing import fuzz_reader
 from tests.ntu_fixtures import realistic_frames, sample_name, skeleton_text
+from tools.make_attribute_store import read_records
 from tools.prepare_ntu import prepare_sample
 from tools.prepare_pyskl import read_annotations
 from tools.prepare_sysu import read_npy_skeleton, read_release_skeleton
@@ -136,6 +137,12 @@ def test_answers_files(tmp_path):
     valid = "".join(json.dumps(row) + "\n" for row in rows).encode()
     fuzz_reader(tmp_path / "answers.jsonl", valid, read_answers, seed=11)
     fuzz_reader(tmp_path / "answers.jsonl", valid, lambda path: answered_rows(path, "describe-person"), seed=12)
+
+
+def test_attribute_records_files(tmp_path):
+    rows = [{"name": name, "held": [None, "cup", 3, True][i]} for i, name in enumerate("abcd")]
+    valid = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    fuzz_reader(tmp_path / "records.jsonl", valid, lambda path: read_records(path, "held", "none"), seed=16)
 
 
 def test_yaml_configs(tmp_path):
