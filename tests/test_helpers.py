@@ -4,12 +4,15 @@ formula; one error line for each ordinary mistake in ``mmcl.helpers``."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 import main_mmcl
 from engine.config import resolve_config
@@ -18,9 +21,11 @@ from engine.distributed import Runtime
 from engine.errors import InputError
 from engine.objective import build_objective
 from engine.trainer import build_model
-from feeders.feature_store import FeatureStore, write_attribute_store
+from feeders.feature_store import FeatureStore, write_attribute_store, write_feature_store
 from tests.conftest import NUM_CLASS
 from tools import make_attribute_store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 USER_PACKAGE = {
     "__init__.py": "",
@@ -160,7 +165,6 @@ def test_attribute_stores_are_checked_against_the_split(tmp_path, dataset_dir):
     write_attribute_store(tmp_path / "few", ["a", "b"], names[:2], "held")
     with pytest.raises(InputError, match=f"22 of {len(names)} samples have no features"):
         FeatureStore(tmp_path / "few", "attribute").check(names)
-    from feeders.feature_store import write_feature_store
     for features, problem in ((np.full((len(names), 1), 2.0), "class id in \\[0, 2\\)"),
                               (np.full((len(names), 1), 0.5), "class id in \\[0, 2\\)")):
         write_feature_store(tmp_path / "bad", features.astype(np.float32), names,
@@ -185,3 +189,27 @@ def test_make_attribute_store_from_records(tmp_path, capsys):
     assert make_attribute_store.main(["--records", str(records), "--key", "held", "--out", str(out),
                                       "--overwrite"]) == 2
     assert f"{records}:2: sample 's1' appears twice" in capsys.readouterr().err
+
+
+def test_the_helper_of_the_docs_trains(tmp_path, monkeypatch, make_config, dataset_dir):
+    """docs/helpers.md's complete helper, its config entry, trained for real."""
+    text = (ROOT / "docs" / "helpers.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    entry = yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))["mmcl"]["helpers"]["hint"]
+    assert entry == {"type": "mypkg.helpers.RGBHint", "weight": 0.5, "hidden": 128}
+    assert len(code.strip().splitlines()) < 50
+    package = tmp_path / "site" / "docpkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    names = (dataset_dir / "train_names.txt").read_text().split()
+    features = np.random.default_rng(0).standard_normal((len(names), 6)).astype(np.float32)
+    write_feature_store(tmp_path / "rgb", features, names, {"kind": "rgb"})
+    helper = {**entry, "type": "docpkg.helpers.RGBHint", "hidden": 16}
+    config = make_config(tmp_path, num_epoch=1,
+                         mmcl={"rgb_features": str(tmp_path / "rgb"), "helpers": {"hint": helper}})
+    assert main_mmcl.main(["--config", str(config)]) == 0
+    record = json.loads((tmp_path / "run" / "history.json").read_text())[0]
+    assert 0 < record["loss_hint"] <= 0.5 * 2  # the weight times 1 - cosine
+    assert record["loss"] == pytest.approx(record["loss_ce"] + record["loss_hint"])
