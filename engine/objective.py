@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -103,6 +104,7 @@ class _Inputs:
 
     def __init__(self, settings: dict[str, Any], train_set: Dataset) -> None:
         self.settings, self.names, self.notes = settings, list(train_set.sample_name), []
+        self.labels = np.asarray(train_set.label)
         self.rgb_store = self.text_store = self.encoder = None
         self.stores: dict[str, FeatureStore] = {}
 
@@ -141,6 +143,14 @@ class _Inputs:
         self.stores[source] = store
         return store
 
+    def training_split(self, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every training sample's row of input ``source`` (float32) and its label."""
+        store = {"rgb": self.rgb_store, "text": self.text_store}.get(source) or self.stores.get(source)
+        if store is None:
+            raise InputError(f"input {source!r}: strips encoded in the loop have no rows to fit on; use cached "
+                             "features (mmcl.rgb_features)")
+        return store.gather(store.rows_for(self.names)), self.labels
+
     def dataset(self, train_set: Dataset) -> MultimodalDataset:
         online = self.encoder is not None
         return MultimodalDataset(train_set, rgb_store=self.rgb_store,
@@ -174,7 +184,8 @@ def build_helpers(specs: dict[str, dict[str, Any]], inputs: _Inputs, num_class: 
                 raise InputError(f"{key}: {cls.__name__} reads input {declared!r}: give its store folder as "
                                  f"inputs: {{{declared}: <folder>}}")
             sources[name][declared] = source
-        context = HelperContext(name, num_class, feature_dim, dims, meta)
+        context = HelperContext(name, num_class, feature_dim, dims, meta,
+                                lambda declared, own=sources[name]: inputs.training_split(own[declared]))
         args = {k: v for k, v in spec.items() if k not in ("type", "weight", "inputs")}
         helpers[name] = (build_helper(cls, context, args), float(spec.get("weight", 1.0)))
     return helpers, sources

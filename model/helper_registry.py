@@ -6,15 +6,20 @@ from typing import Any
 
 from engine.errors import InputError
 from engine.plugins import resolve
+from model.alignment_variants import ClassAwareAlignment, ProjectedAlignment
 from model.attribute_head import AttributeHead
 from model.fam import FeatureAlignment
 from model.frm import FeatureRefinement
 from model.helpers import CoLearningHelper, HelperContext
+from model.rgb_distill import RGBTeacherDistillation
 
 HELPERS: dict[str, type[CoLearningHelper]] = {
     "fam": FeatureAlignment,
     "frm": FeatureRefinement,
     "attribute_head": AttributeHead,
+    "rgb_distill": RGBTeacherDistillation,
+    "fam_projected": ProjectedAlignment,
+    "fam_class_positives": ClassAwareAlignment,
 }
 
 

@@ -10,10 +10,11 @@ FAM (``model.fam``) and FRM (``model.frm``) are helpers like any other; ``docs/h
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,13 +22,16 @@ from torch import nn
 @dataclass(frozen=True)
 class HelperContext:
     """What a helper is built for: its name in the config (name its losses ``loss_<name>``), the number of
-    classes, F_g's width, and the width (and store ``meta.json``) of each per-sample input it declared."""
+    classes, F_g's width, and the width (and store ``meta.json``) of each per-sample input it declared;
+    ``training_split(input)`` gives that input's rows and the labels of every training sample, for a helper
+    that fits something before training (cached stores only)."""
 
     name: str
     num_class: int
     feature_dim: int
     input_dims: Mapping[str, int] = field(default_factory=dict)
     input_meta: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    training_split: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,23 @@ def test_the_helper_of_the_docs_trains(tmp_path, monkeypatch, make_config, datas
     record = json.loads((tmp_path / "run" / "history.json").read_text())[0]
     assert 0 < record["loss_hint"] <= 0.5 * 2  # the weight times 1 - cosine
     assert record["loss"] == pytest.approx(record["loss_ce"] + record["loss_hint"])
+
+
+@pytest.mark.parametrize("kind, args", [("rgb_distill", {"temperature": 2.0}), ("fam_projected", {}),
+                                        ("fam_class_positives", {"temperature": 0.5})])
+def test_the_helpers_beyond_the_paper_train_from_a_config(kind, args, make_config, tmp_path, dataset_dir):
+    names = (dataset_dir / "train_names.txt").read_text().split()
+    features = np.random.default_rng(0).standard_normal((len(names), 6)).astype(np.float32)
+    write_feature_store(tmp_path / "rgb", features, names, {"kind": "rgb"})
+    helper = {"type": kind, "weight": 0.3, **args}
+    config = resolve_config(["--config", str(make_config(tmp_path, mmcl={"rgb_features": str(tmp_path / "rgb"),
+                                                                          "helpers": {"extra": helper}}))])
+    train_set = build_dataset(config, "train")
+    objective, train_set, notes = build_objective(config, build_model(config, None), train_set)
+    assert notes[-1].endswith(f"0.3·extra [{type(objective.extra).__name__}]")
+    data, label, _, *extras = next(iter(train_loader(train_set, config, Runtime(torch.device("cpu")), 0)))
+    _, losses = objective(data.float(), label.long(), *extras)
+    assert set(losses) == {"loss_ce", "loss_extra"} and torch.isfinite(losses["loss_extra"])
+    sum(losses.values()).backward()
+    trainable = [p for p in objective.extra.parameters() if p.requires_grad]
+    assert all(p.grad is not None for p in trainable)
