@@ -85,13 +85,20 @@ def helper_name(variant: str) -> str:
 
 #: The positive control: a linear head on F_g predicting the object really in the hand (training samples).
 POSITIVE_CONTROL = "{type: attribute_head, weight: 1.0, inputs: {attribute: HELD}}"
+#: The helpers beyond the paper, on the pretrained-like towers' RGB features (docs/helpers.md).
+NEW_HELPERS = {
+    "RGB teacher distillation": "{type: rgb_distill, weight: 1.0, temperature: 4.0}",
+    "FAM, skeleton projection head": "{type: fam_projected, weight: 0.1}",
+    "FAM, class-aware positives": "{type: fam_class_positives, weight: 0.1}",
+}
 
 
 VARIANTS = [Variant("baseline")] + [
     Variant(f"{helpers} ({towers})", fam="FAM" in helpers, frm="FRM" in helpers, towers=towers)
     for towers in ("random", "pretrained") for helpers in ("FAM", "FRM", "FAM+FRM")
 ] + [Variant("FAM+FRM (oracle)", fam=True, frm=True, towers="oracle"),
-      Variant("positive control", helper=POSITIVE_CONTROL)]
+      Variant("positive control", helper=POSITIVE_CONTROL)] + [
+    Variant(name, helper=helper) for name, helper in NEW_HELPERS.items()]
 
 
 def oracle_stores() -> dict[str, Path]:
@@ -121,6 +128,7 @@ class RunResult:
     probe: float  # held-object accuracy of a linear probe on F_g, all samples of the split
     probe_pairs: float  # the same on the object-pair classes
     probe_incidental: float  # the same on the classes whose object is not given by the label
+    train_seconds: float = float("nan")  # the training epochs' wall time (one thread; shared if --jobs > 1)
 
 
 def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,7 +191,8 @@ def run(variant: Variant, seed: int, split: str, stores: dict, out: Path) -> Run
     scores = np.load(work_dir / f"epoch{results['last']['epoch']}_test_score.npz")
     right = scores["scores"].argmax(1) == scores["labels"]
     pair = np.isin(scores["labels"], PAIR_CLASSES)
-    result = RunResult(float(right.mean()), float(right[pair].mean()), *probe(work_dir, split))
+    seconds = sum(record["seconds"] for record in json.loads((work_dir / "history.json").read_text()))
+    result = RunResult(float(right.mean()), float(right[pair].mean()), *probe(work_dir, split), seconds)
     write_text_atomic(summary, json.dumps(result.__dict__) + "\n")
     return result
 
@@ -209,8 +218,8 @@ def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
     """Markdown: per variant mean ± std of each metric and the paired difference against the baseline."""
     base = results["baseline"]
     head = ("| variant | top-1 | object pairs | paired Δ top-1 | paired Δ pairs (min) | probe of F_g: object on the "
-            "pairs | on the incidental classes |")
-    lines = [head, "|---|---|---|---|---|---|---|"]
+            "pairs | on the incidental classes | training min |")
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         delta = [r.top1 - b.top1 for r, b in zip(runs, base, strict=True)]
         delta_pair = [r.pair_top1 - b.pair_top1 for r, b in zip(runs, base, strict=True)]
@@ -218,7 +227,8 @@ def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
         paired_pair = "—" if name == "baseline" else f"{_cell(delta_pair)} ({100 * min(delta_pair):+.1f})"
         lines.append(f"| {name} | {_cell([r.top1 for r in runs])} | {_cell([r.pair_top1 for r in runs])} | "
                      f"{paired} | {paired_pair} | {_cell([r.probe_pairs for r in runs])} | "
-                     f"{_cell([r.probe_incidental for r in runs])} |")
+                     f"{_cell([r.probe_incidental for r in runs])} | "
+                     f"{statistics.median(r.train_seconds for r in runs) / 60:.1f} |")
     per_seed = ["", "Per seed, top-1 (object pairs):", "", "| variant | " + " | ".join(f"seed {s}" for s in seeds)
                 + " |", "|---|" + "---|" * len(seeds)]
     for name, runs in results.items():

@@ -54,7 +54,7 @@ def test_the_positive_control_reads_the_object_in_the_hand(tmp_path: Path, monke
 
 def test_table_gives_means_and_paired_differences_against_the_baseline() -> None:
     def runs(*pairs: tuple[float, float]) -> list[RunResult]:
-        return [RunResult(top1, pair, 0.5, pair, 0.5) for top1, pair in pairs]
+        return [RunResult(top1, pair, 0.5, pair, 0.5, 60.0 * (i + 1)) for i, (top1, pair) in enumerate(pairs)]
 
     results = {"baseline": runs((0.80, 0.50), (0.90, 0.70)), "FAM (oracle)": runs((0.84, 0.65), (0.88, 0.65))}
     summary = table(results, [1, 2]).split("\n\n")[0]  # the per-seed table follows
@@ -63,6 +63,7 @@ def test_table_gives_means_and_paired_differences_against_the_baseline() -> None
     assert rows["FAM (oracle)"][3] == "1.0 ± 4.2"  # Δ top-1: +4 and -2 points
     assert rows["FAM (oracle)"][4] == "5.0 ± 14.1 (-5.0)"  # Δ pairs: +15 and -5 points, worst -5
     assert rows["FAM (oracle)"][1:3] == ["86.0 ± 2.8", "65.0 ± 0.0"]
+    assert rows["FAM (oracle)"][7] == "1.5 |"  # the median training time: 1 and 2 minutes
 
 
 def test_out_folder_keeps_runs_of_one_set_of_inputs(tmp_path: Path) -> None:
