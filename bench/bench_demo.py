@@ -1,7 +1,7 @@
 """Does co-learning help the skeleton-only model? The demo's ablation, over several seeds, with a probe of F_g.
 
     python -m bench.bench_demo [--seeds 1 2 3 4 5] [--split test] [--jobs 2] [--out bench/out/demo_ablation]
-                               [--helper NAME=YAML ...]
+                               [--helper NAME=YAML ...] [--train-args="--num-epoch 30 ..."]
 
 Trains the demo's CTR-GCN baseline and MMCL with FAM only, FRM only and FAM + FRM, each with the frozen
 towers at random weights and with the pretrained-like ones (``tools.pretrain_demo_clip``), and FAM + FRM fed
@@ -10,7 +10,8 @@ about it), and the positive control (``attribute_head``: a linear head on F_g tr
 the strongest privileged signal there is), through the real command (``main_mmcl.py``). ``--helper
 NAME=YAML`` adds a row training the skeleton model with a co-learning helper of your own (the YAML of its
 ``mmcl.helpers`` entry; ``HELD`` in it stands for the held-object attribute store, and the pretrained-like
-towers' RGB and text stores are given), as docs/helpers.md shows. Per run it reports the last-epoch top-1 of the
+towers' RGB and text stores are given), as docs/helpers.md shows. ``--train-args`` changes the recipe of
+every run (e.g. the calibrated testbed's width and epochs); an ``--out`` folder keeps runs of one recipe. Per run it reports the last-epoch top-1 of the
 skeleton-only model on ``--split``, overall and on the two object pairs (drink vs touch the mouth, phone call
 vs touch the ear: one motion program, told apart in the skeleton only by the grip), and a linear probe of
 the frozen pooled feature F_g that predicts the held object (fitted on the training split, scored on
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -179,14 +181,14 @@ def main_mmcl(argv: list[str], threads: int | None = None) -> None:
         raise RuntimeError(f"main_mmcl.py {' '.join(argv)} failed:\n{completed.stderr[-2000:]}")
 
 
-def run(variant: Variant, seed: int, split: str, stores: dict, out: Path) -> RunResult:
+def run(variant: Variant, seed: int, split: str, stores: dict, out: Path, train_args: list[str]) -> RunResult:
     """Train (unless already done) one variant with one seed; evaluate it on ``split``."""
     work_dir = out / "runs" / split / f"{variant.name.replace(' ', '_').replace('(', '').replace(')', '')}-{seed}"
     summary = work_dir / "bench.json"
     if summary.is_file():
         return RunResult(**json.loads(summary.read_text()))
-    main_mmcl([*variant.argv(stores), "--seed", str(seed), "--work-dir", str(work_dir), "--test-feeder-args",
-               f"split={split}", "--overwrite"], threads=1)
+    main_mmcl([*variant.argv(stores), *train_args, "--seed", str(seed), "--work-dir", str(work_dir),
+               "--test-feeder-args", f"split={split}", "--overwrite"], threads=1)
     results = json.loads((work_dir / "results.json").read_text())
     scores = np.load(work_dir / f"epoch{results['last']['epoch']}_test_score.npz")
     right = scores["scores"].argmax(1) == scores["labels"]
@@ -255,22 +257,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/demo_ablation"))
     parser.add_argument("--helper", nargs="+", default=[], metavar="NAME=YAML",
                         help="a row of your own: the YAML of one mmcl.helpers entry (HELD: the held-object store)")
+    parser.add_argument("--train-args", default="", metavar="ARGS",
+                        help="main_mmcl.py options added to every run, e.g. '--num-epoch 30' (default: the demo's recipe)")
     args = parser.parse_args(argv)
     variants = [v for v in VARIANTS if v.name in args.variants] + [custom_variant(text) for text in args.helper]
     if variants[0].name != "baseline":
         variants.insert(0, VARIANTS[0])
     start = time.perf_counter()
     stores = run_demo.prepare_inputs()
-    claim_out(args.out, run_demo.made_from("pretrained"))  # before anything of the bench's own is written
+    train_args = shlex.split(args.train_args)
+    made_from = {**run_demo.made_from("pretrained"), **({"train_args": train_args} if train_args else {})}
+    claim_out(args.out, made_from)  # before anything of the bench's own is written
     stores["oracle"], stores["held"] = oracle_stores(), held_store()
     jobs = [(variant, seed) for seed in args.seeds for variant in variants]
     with ThreadPoolExecutor(args.jobs) as pool:
-        done = list(pool.map(lambda job: run(*job, args.split, stores, args.out), jobs))
+        done = list(pool.map(lambda job: run(*job, args.split, stores, args.out, train_args), jobs))
     results = {v.name: [done[jobs.index((v, s))] for s in args.seeds] for v in variants}
     report = table(results, args.seeds)
     minutes = (time.perf_counter() - start) / 60
-    header = (f"Demo ablation on the {args.split} split, seeds {args.seeds}: last-epoch top-1 % of the skeleton-only "
-              f"model, mean ± std over seeds ({minutes:.0f} min, {args.jobs} jobs)\n\n")
+    recipe = f", recipe: the demo's {' '.join(train_args)}" if train_args else ""
+    header = (f"Demo ablation on the {args.split} split, seeds {args.seeds}{recipe}: last-epoch top-1 % of the "
+              f"skeleton-only model, mean ± std over seeds ({minutes:.0f} min, {args.jobs} jobs)\n\n")
     write_text_atomic(args.out / f"table_{args.split}.md", header + report)
     print("\n" + header + report)
     return 0
