@@ -6,10 +6,12 @@ import math
 import os
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Sampler
 
 from engine.distributed import Runtime
+from engine.errors import InputError
 from engine.interrupt import ignore_stop_signals
 from engine.seeding import WorkerSeeder, derive_seed
 from feeders.registry import build_feeder
@@ -18,6 +20,18 @@ from feeders.registry import build_feeder
 def build_dataset(config: dict[str, Any], split: str) -> Dataset:
     """The dataset of ``split`` ('train' or 'test') built from the config's feeder and its arguments."""
     return build_feeder(config["feeder"], dict(config[f"{split}_feeder_args"]), seed=config["seed"])
+
+
+def check_labels(dataset: Dataset, backbone: torch.nn.Module, split: str, config: dict[str, Any]) -> None:
+    """Refuse a split whose labels do not fit the backbone's class scores (its ``fc``; a backbone without one is
+    not checked), with one line naming both."""
+    num_class = getattr(getattr(backbone, "fc", None), "out_features", None)
+    labels = np.asarray(getattr(dataset, "label", []))
+    if num_class is not None and labels.size and (labels.min() < 0 or labels.max() >= num_class):
+        where = config[f"{split}_feeder_args"].get("data_path", config["feeder"])
+        raise InputError(f"{split} split of {where}: labels {int(labels.min())}..{int(labels.max())} (0-based), but "
+                         f"the model has {num_class} classes (model_args.num_class): set num_class to at least "
+                         f"{int(labels.max()) + 1}")
 
 
 class ShardSampler(Sampler[int]):

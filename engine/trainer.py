@@ -28,7 +28,7 @@ from engine.checkpoint import (
     unwrap,
 )
 from engine.config import dump_config
-from engine.data import build_dataset, test_loader, train_loader, worker_note
+from engine.data import build_dataset, check_labels, test_loader, train_loader, worker_note
 from engine.distributed import Runtime, all_gather_objects, native_bf16_flags, reduce_mean
 from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
@@ -263,6 +263,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
 
     train_set, test_set = build_dataset(config, "train"), build_dataset(config, "test")
     backbone = build_model(config, getattr(train_set, "num_class", None))
+    for split, dataset in (("train", train_set), ("test", test_set)):
+        check_labels(dataset, backbone, split, config)
     objective, train_set, notes = build_objective(config, backbone, train_set)
     if config["weights"] and resume_from is None:
         notes.append(initialise_from_weights(objective, config["weights"], config["ignore_weights"]))
@@ -421,6 +423,7 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
         raise InputError(f"{existing[0]} exists: pass --overwrite to replace the earlier test results")
     test_set = build_dataset(config, "test")
     backbone = build_model(config, getattr(test_set, "num_class", None))
+    check_labels(test_set, backbone, "test", config)
     content = read_torch_file(weights)
     load_state(backbone, extract_state_dict(content, weights), weights, config["ignore_weights"])
     frm = load_refinement(content, weights, backbone.fc.out_features) if refine else None

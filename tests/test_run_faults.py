@@ -127,6 +127,16 @@ def _nan_at_call(monkeypatch, bad_calls: set[int]) -> None:
     monkeypatch.setattr(objective.ClassificationObjective, "forward", forward)
 
 
+@pytest.mark.parametrize("phase", ["train", "test"])
+def test_too_few_classes_for_the_labels_is_one_line_before_anything_is_written(tmp_path, make_config, capsys, phase):
+    config = make_config(tmp_path)  # labels 0..2
+    weights = ["--weights", str(tmp_path / "nowhere.pt")] if phase == "test" else []
+    assert _run(["--config", config, "--phase", phase, *weights, "--model-args", "num_class=2"]) == 2
+    line = _one_error_line(capsys)
+    assert "split of" in line and "labels 0..2 (0-based), but the model has 2 classes (model_args.num_class)" in line
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_nonfinite_loss_stops_with_one_line_and_the_run_resumes(tmp_path, make_config, monkeypatch, capsys):
     config = make_config(tmp_path, num_epoch=2)  # 24 samples, batch 8: three steps per epoch
     with monkeypatch.context() as patch:
