@@ -298,7 +298,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             log.info(note)
     if config["ignored_keys"]:
         log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
-    for note in [*notes, worker_note(config, len(train_set))]:
+    data_notes = [*getattr(train_set, "notes", []), *getattr(test_set, "notes", [])]
+    for note in [*data_notes, *notes, worker_note(config, len(train_set))]:
         if note:
             log.info(note)
     n_params = sum(p.numel() for p in backbone.parameters())
@@ -433,6 +434,8 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     for note in (runtime.note, amp_note(config, runtime.device)):
         if note:
             log.info(note)
+    for note in getattr(test_set, "notes", []):
+        log.info(note)
     indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)
     metrics = report_scores(scores, indices, test_set, config, runtime, work_dir, stem, log, pictures=True)
     if frm is not None:

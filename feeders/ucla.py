@@ -28,6 +28,8 @@ NUM_JOINTS = 20
 NUM_CLASS = 10
 #: Camera views of each split of the JSON release (cross-view protocol).
 SPLIT_VIEWS = {"train": (1, 2), "test": (3,)}
+#: Samples of each split in the standard release (views 1 + 2 and view 3).
+STANDARD_COUNTS = {"train": 1020, "test": 464}
 #: Training augmentation: view angles drawn from [-MAX_ANGLE, MAX_ANGLE] degrees, scale from SCALE_RANGE.
 MAX_ANGLE = 60
 SCALE_RANGE = (0.5, 1.5)
@@ -36,6 +38,15 @@ CENTRE_JOINT = 1
 DEBUG_SAMPLES = 100
 
 _FILE_NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)_v(\d+)\.json")
+
+
+def count_note(root: Path, split: str, count: int) -> str:
+    """A log line on the split's sample count: as in the standard release, or a warning with the difference."""
+    standard = STANDARD_COUNTS.get(split)
+    if standard is None or count == standard:
+        return f"NW-UCLA {split} split of {root}: {count} samples, as in the standard release"
+    return (f"warning: NW-UCLA {split} split of {root}: {count} samples, the standard release has {standard} "
+            f"({abs(count - standard)} {'more' if count > standard else 'fewer'}): check the folder")
 
 
 class UCLAFeeder(Dataset):
@@ -77,6 +88,7 @@ class UCLAFeeder(Dataset):
             sequences, labels, names = read_json_folder(root, split)
         rows = selected_rows(names, names_file, exclude_names_file, root, split)
         rows = rows[:DEBUG_SAMPLES] if debug else rows
+        self.notes = [count_note(root, split, len(names))]
         self.sample_name: list[str] = [names[row] for row in rows]
         self.label = np.asarray(labels, dtype=np.int64)[rows]
         self._sequences = [sequences[row] for row in rows]

@@ -241,6 +241,9 @@ def test_ucla_json_split_labels_and_test_values(tmp_path):
     assert train.sample_name == sorted(name for name in samples if not name.endswith("v03"))
     assert test.sample_name == sorted(name for name in samples if name.endswith("v03"))
     assert train.label.tolist() == [samples[name][1] - 1 for name in train.sample_name]
+    count = len(train.sample_name)
+    assert train.notes == [f"warning: NW-UCLA train split of {tmp_path / 'ucla'}: {count} samples, the standard "
+                           f"release has 1020 ({1020 - count} fewer): check the folder"]
     x, label, index = test[2]
     assert x.shape == (3, 10, 20, 1) and x.dtype == np.float32 and (label, index) == (2, 2)
     np.testing.assert_allclose(x, expected_ucla_test_sample(samples[test.sample_name[2]][0], 10), atol=1e-6)

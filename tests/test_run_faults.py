@@ -249,3 +249,18 @@ def test_sigkill_during_checkpoint_writes_never_leaves_a_corrupt_last_pt(tmp_pat
         assert torch.all(state["model"]["w"] == state["epoch"])
     create_train_dir({"work_dir": str(tmp_path)}, target, 0)  # a resumed run clears the killed writes' leftovers
     assert not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_an_nw_ucla_folder_off_the_standard_counts_is_logged_with_the_difference(tmp_path, make_config):
+    from tests.test_feeders import write_ucla
+
+    write_ucla(tmp_path / "ucla")  # 6 training samples (views 1, 2) and 3 test samples (view 3)
+    feeder = {"data_path": str(tmp_path / "ucla"), "window_size": 8}
+    config = make_config(tmp_path, feeder="ucla", num_epoch=1, batch_size=2,
+                         train_feeder_args={**feeder, "split": "train"}, test_feeder_args={**feeder, "split": "test"},
+                         model_args={"num_class": 10, "num_point": 20, "num_person": 1, "graph": "graph.ucla.Graph",
+                                     "base_channel": 8})
+    assert _run(["--config", config]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "6 samples, the standard release has 1020 (1014 fewer): check the folder" in log
+    assert "3 samples, the standard release has 464 (461 fewer)" in log
