@@ -131,6 +131,11 @@ def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict
     labels = np.asarray(dataset.label)[indices]
     names = [dataset.sample_name[i] for i in indices]
     loss = float(torch.nn.functional.cross_entropy(torch.from_numpy(scores), torch.from_numpy(labels)))
+    nonfinite = [name for name, row in zip(names, scores, strict=True) if not np.isfinite(row).all()]
+    if nonfinite and runtime.is_main:
+        log.info(f"warning: {stem}: {len(nonfinite)} sample(s) have non-finite scores, e.g. "
+                 f"{', '.join(nonfinite[:3])} (their input is probably not finite): the mean loss is {loss} and "
+                 "top-k includes them")
     metrics = {f"top{k}": topk_accuracy(scores, labels, k) for k in config["show_topk"]}
     metrics["loss"] = loss
     if runtime.is_main:
@@ -161,19 +166,21 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
     tick = time.perf_counter()
     batches = first_batch + len(loader)
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if runtime.is_main else True)
-    for data, label, _, *extras in bar:
+    buffers = list(unwrap(objective).buffers()) if guard.limit else []  # a skipped batch leaves no BN statistics
+    for data, label, index, *extras in bar:
         set_learning_rate(optimizer, learning_rate(epoch, config, first_batch + done, batches))
         data = data.float().to(runtime.device, non_blocking=True)
         label = label.long().to(runtime.device, non_blocking=True)
         extras = unwrap(objective).prepare_inputs([extra.to(runtime.device, non_blocking=True) for extra in extras])
         started = time.perf_counter()
         data_time += started - tick
+        saved = [buffer.detach().clone() for buffer in buffers]
         with autocast_context(config, runtime.device):
             logits, losses = objective(data, label, *extras)
         losses = {name: value.float().mean() for name, value in losses.items()}
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
-        if not guard.skip(losses, loss, epoch, step):
+        if not guard.skip(losses, loss, epoch, step, data, index):
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
@@ -182,6 +189,10 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
                 totals[name] = totals.get(name, 0.0) + value.item() * batch
             correct += int((logits.argmax(dim=1) == label).sum())
             seen += batch
+        else:
+            with torch.no_grad():
+                for buffer, before in zip(buffers, saved, strict=True):
+                    buffer.copy_(before)
         step += 1
         done += 1
         tick = time.perf_counter()
@@ -318,7 +329,9 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     stats: dict[str, float] = {}
     model_backbone = unwrap(objective).backbone
     eval_model = nn.DataParallel(model_backbone, runtime.data_parallel_ids) if runtime.data_parallel_ids else model_backbone
-    guard = NonFiniteGuard(config["skip_nonfinite"], log, runtime, lambda: kept_checkpoint(work_dir))
+    names = train_set.sample_name
+    guard = NonFiniteGuard(config["skip_nonfinite"], log, runtime, lambda: kept_checkpoint(work_dir),
+                           lambda index: names[index % len(names)])
     with StopRequests() as stop, logged_stops(log):
         for epoch in range(start_epoch, config["num_epoch"]):
             seed_everything(derive_seed(config["seed"], runtime.rank, epoch))

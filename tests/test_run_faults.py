@@ -24,6 +24,7 @@ from engine.runlog import RunLog
 from engine.seeding import WorkerSeeder
 from engine.workdir import create_train_dir
 from feeders.ntu import NTUFeeder
+from feeders.prepared import write_prepared_split
 from tools import infer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,3 +265,31 @@ def test_an_nw_ucla_folder_off_the_standard_counts_is_logged_with_the_difference
     log = (tmp_path / "run" / "log.txt").read_text()
     assert "6 samples, the standard release has 1020 (1014 fewer): check the folder" in log
     assert "3 samples, the standard release has 464 (461 fewer)" in log
+
+
+def _nan_dataset(root: Path) -> list[str]:
+    """The tiny dataset with one joint NaN in every frame of the first training and the first test sample;
+    returns those samples' names."""
+    from tests.conftest import _tiny_split
+
+    rng, bad = np.random.default_rng(0), []
+    for split, n in (("train", 24), ("test", 12)):
+        data, labels, names = _tiny_split(rng, n)
+        data[0, :, :, 3, 0] = np.nan
+        write_prepared_split(root, split, data, labels, names)
+        bad.append(names[0])
+    return bad
+
+
+def test_non_finite_input_is_named_in_training_and_evaluation(tmp_path, make_config, capsys):
+    bad_train, bad_test = _nan_dataset(tmp_path / "data")
+    feeder = {"data_path": str(tmp_path / "data"), "window_size": 16}
+    config = make_config(tmp_path, num_epoch=1, train_feeder_args={**feeder, "split": "train"},
+                         test_feeder_args={**feeder, "split": "test"})
+    assert _run(["--config", config]) == 1
+    line = _one_error_line(capsys, "stopped: ")
+    assert f"the input of 1 sample(s) is not finite, e.g. {bad_train}" in line and "base_lr" not in line
+    assert _run(["--config", config, "--overwrite", "--skip-nonfinite", "1"]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert f"e.g. {bad_train} (a data problem" in log and "batch skipped (1 of skip_nonfinite 1)" in log
+    assert f"warning: epoch1_test: 1 sample(s) have non-finite scores, e.g. {bad_test}" in log
