@@ -131,7 +131,7 @@ def build_parser(defaults: dict[str, Any]) -> argparse.ArgumentParser:
                                 help="start afresh in a work_dir that holds an earlier run, replacing its files")
         elif key in _DICT_KEYS:
             parser.add_argument(*flags, dest=key, nargs="+", type=_key_value, default=None, metavar="KEY=VALUE",
-                                help=f"override entries of {key}")
+                                action="extend", help=f"override entries of {key} (the option may repeat)")
         elif key in _LIST_KEYS:
             parser.add_argument(*flags, dest=key, nargs="*", type=_yaml_value, default=value)
         else:

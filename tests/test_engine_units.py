@@ -39,6 +39,9 @@ def test_overrides_take_yaml_types_and_merge_dicts(tmp_path):
     config = resolve_config(["--config", str(path), "--train-feeder-args", "window_size=32", "bone=true",
                              "--base-lr", "0.05", "--step", "30", "40", "--device", "0", "1"])
     assert config["train_feeder_args"] == {"data_path": "a", "window_size": 32, "bone": True}
+    repeated = resolve_config(["--config", str(path), "--train-feeder-args", "bone=true", "--train-feeder-args",
+                               "window_size=16"])  # as a script adding its own overrides to a user's
+    assert repeated["train_feeder_args"] == {"data_path": "a", "window_size": 16, "bone": True}
     assert config["base_lr"] == 0.05 and config["step"] == [30, 40] and config["device"] == [0, 1]
     assert config["ignored_keys"] == ["print_log"]
     with pytest.raises(InputError, match="config key 'batch_size'"):
