@@ -1,4 +1,4 @@
-"""Synthetic multimodal demo dataset (README, "The co-learning testbed"): NTU-layout skeletons, temporal RGB
+"""Synthetic multimodal demo dataset (docs/testbed.md): NTU-layout skeletons, temporal RGB
 strips and VLM-style answers.
 
 Every class is a motion program: a function of normalised time that drives a small kinematic body (pelvis
