@@ -55,4 +55,4 @@ def refined_scores(
     store.check_dim(frm.phi[0].in_features)
     store.check(names)
     text = torch.from_numpy(store.gather(store.rows_for(names)))
-    return frm(torch.from_numpy(scores), text).numpy()
+    return frm.refine(torch.from_numpy(scores), {"text": text}).numpy()
