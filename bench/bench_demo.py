@@ -68,16 +68,22 @@ class Variant:
     fam: bool = False
     frm: bool = False
     towers: str = "pretrained"  # 'random', 'pretrained' (see tools.run_demo.feature_stores) or 'oracle'
-    helper: str = ""  # the YAML of one mmcl.helpers entry, trained under the variant's name
+    helpers: tuple[tuple[str, str], ...] = ()  # (name, YAML of its mmcl.helpers entry) of each helper trained
 
     def argv(self, stores: dict[str, dict[str, Path]]) -> list[str]:
-        if not (self.fam or self.frm or self.helper):
+        if not (self.fam or self.frm or self.helpers):
             return ["--config", BASELINE_CONFIG]
         paths = stores[self.towers]
-        helper = self.helper.replace("HELD", str(stores["held"]["attribute"]))
+        entries = ", ".join(f"{name}: {helper.replace('HELD', str(stores['held']['attribute']))}"
+                            for name, helper in self.helpers)
         return ["--config", MMCL_CONFIG, "--mmcl", f"fam={str(self.fam).lower()}", f"frm={str(self.frm).lower()}",
                 f"rgb_features={paths['rgb']}", f"text_features={paths['text']}",
-                *([f"helpers={{{helper_name(self.name)}: {helper}}}"] if helper else [])]
+                *([f"helpers={{{entries}}}"] if entries else [])]
+
+
+def helper_variant(name: str, helper: str, **kwargs) -> Variant:
+    """A row training the skeleton model with one helper (named after the row) and whatever ``kwargs`` add."""
+    return Variant(name, helpers=((helper_name(name), helper),), **kwargs)
 
 
 def helper_name(variant: str) -> str:
@@ -95,12 +101,22 @@ NEW_HELPERS = {
 }
 
 
+def new_helpers(*names: str) -> tuple[tuple[str, str], ...]:
+    """The named helpers of NEW_HELPERS as a variant's helpers."""
+    return tuple((helper_name(name), NEW_HELPERS[name]) for name in names)
+
+
+#: The rows: the paper's helpers on each kind of tower, the positive control, the new helpers alone and the
+#: combinations of them that the val split chooses among.
 VARIANTS = [Variant("baseline")] + [
     Variant(f"{helpers} ({towers})", fam="FAM" in helpers, frm="FRM" in helpers, towers=towers)
     for towers in ("random", "pretrained") for helpers in ("FAM", "FRM", "FAM+FRM")
 ] + [Variant("FAM+FRM (oracle)", fam=True, frm=True, towers="oracle"),
-      Variant("positive control", helper=POSITIVE_CONTROL)] + [
-    Variant(name, helper=helper) for name, helper in NEW_HELPERS.items()]
+      helper_variant("positive control", POSITIVE_CONTROL)] + [
+    helper_variant(name, helper) for name, helper in NEW_HELPERS.items()] + [
+    Variant(f"FRM + {name}", frm=True, helpers=new_helpers(name)) for name in NEW_HELPERS] + [
+    Variant("FAM, skeleton projection head + RGB teacher distillation",
+            helpers=new_helpers("FAM, skeleton projection head", "RGB teacher distillation"))]
 
 
 def oracle_stores() -> dict[str, Path]:
@@ -244,7 +260,7 @@ def custom_variant(text: str) -> Variant:
     name, sep, helper = text.partition("=")
     if not sep or not name.strip() or not helper.strip():
         raise InputError(f"--helper {text!r}: expected NAME=YAML, e.g. 'distill={{type: mypkg.Distill, weight: 1}}'")
-    return Variant(name.strip(), helper=helper.strip())
+    return helper_variant(name.strip(), helper.strip())
 
 
 @command

@@ -46,6 +46,9 @@ def test_the_positive_control_reads_the_object_in_the_hand(tmp_path: Path, monke
     assert argv[:6] == ["--config", bench_demo.MMCL_CONFIG, "--mmcl", "fam=false", "frm=false", "rgb_features=r"]
     assert argv[-1] == (f"helpers={{positive_control: {{type: attribute_head, weight: 1.0, inputs: "
                         f"{{attribute: {stores['held']['attribute']}}}}}}}")
+    combined = next(v for v in bench_demo.VARIANTS if v.name == "FRM + FAM, skeleton projection head")
+    assert combined.argv(stores)[3:5] == ["fam=false", "frm=true"]
+    assert combined.argv(stores)[-1] == "helpers={FAM__skeleton_projection_head: {type: fam_projected, weight: 0.1}}"
     mine = bench_demo.custom_variant("my distill={type: mypkg.Distill, weight: 0.5}")
     assert mine.argv(stores)[-1] == "helpers={my_distill: {type: mypkg.Distill, weight: 0.5}}"
     with pytest.raises(InputError, match="expected NAME=YAML"):
