@@ -4,7 +4,7 @@ Run ``python -m bench.bench_compile [--repeats 5] [--dtype fp32 bf16] [--train] 
 evaluation at batch 1 and 64 (and with ``--train`` a training step at batch 16), T=64, M=2: the seconds of
 the compiled model's first call (compilation for that shape included), then eager and compiled timed in
 interleaved rounds (``bench.timing``); a row's speed-up is eager time / compiled time. Both share the weights.
-The measurements behind the project's choice to offer no compile option are in the README ("torch.compile").
+The measurements behind the project's choice to offer no compile option are in docs/performance.md ("torch.compile").
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 Builds the tests' tiny BLIP VQA and LLaVA (``tests.tiny_vlms``), writes ``--samples`` random strips and
 times the answering loop (strip reading, generation, features, appending to the run folder; the model is
 loaded before the clock starts) for each backend, feature kind and batch size. The tiny models are
-overhead-bound: the figures show what batching saves per call, not a real VLM's speed (see the README for
+overhead-bound: the figures show what batching saves per call, not a real VLM's speed (see docs/features.md for
 GPU estimates).
 
 ``--memory`` compares, for ``hidden`` features, the peak RSS of one batch's ``generate`` (32 strips, 20 new

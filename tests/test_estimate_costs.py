@@ -1,4 +1,4 @@
-"""The FLOP-based cost estimate of the README's recipe: its counts agree with torchvision's published figure."""
+"""The FLOP-based cost estimate of docs/reproduce.md's recipe: its counts agree with torchvision's published figure."""
 from __future__ import annotations
 
 import pytest

@@ -14,7 +14,7 @@ from tests.conftest import NUM_CLASS
 from tests.test_cli_mmcl import stores  # noqa: F401 (fixture)
 from tools.safe_pickle import load_pickle
 
-#: Stream tag: (backbone, bone, motion), as the configs of README "From the downloads to the paper's table".
+#: Stream tag: (backbone, bone, motion), as the configs of docs/reproduce.md.
 STREAMS = {"J": ("ctrgcn", False, False), "B": ("ctrgcn", True, False), "JM": ("ctrgcn", False, True),
            "BM": ("ctrgcn", True, True), "HDJ": ("hdgcn", False, False), "HDB": ("hdgcn", True, False)}
 MODEL_ARGS = {"num_class": NUM_CLASS, "num_point": 25, "num_person": 2, "base_channel": 8}
