@@ -98,10 +98,12 @@ def report(trained: dict[str, list[dict]], evaluated: list[dict], seeds: list[in
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--config", default="config/demo/joint.yaml", help="a demo config (MMCL or baseline)")
-    parser.add_argument("--control", action="store_true", help="add float32 runs on one thread")
-    parser.add_argument("--out", type=Path, default=Path("bench/out/amp"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="training seeds (default: 1 2 3)")
+    parser.add_argument("--config", default="config/demo/joint.yaml",
+                        help="a demo config, MMCL or baseline (default: %(default)s)")
+    parser.add_argument("--control", action="store_true", help="add float32 runs on one thread (default: off)")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/amp"),
+                        help="folder of the runs, reused by a later bench, and the table (default: %(default)s)")
     args = parser.parse_args(argv)
     run_demo.prepare_inputs()
     claim_out(args.out, {**run_demo.made_from("pretrained"), "config": args.config})

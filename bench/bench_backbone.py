@@ -44,8 +44,11 @@ def public_model(path: Path) -> nn.Module:
 
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", choices=list(BACKBONES), default=["ctrgcn"])
-    parser.add_argument("--public", type=Path, help="time against this public model file instead (one --models)")
+    parser.add_argument("--models", nargs="+", choices=list(BACKBONES), default=["ctrgcn"],
+                        help="backbones to time (default: ctrgcn)")
+    parser.add_argument("--public", type=Path,
+                        help="time against this public model file, one --models (default: none: the public-structure "
+                             "reference)")
     args = parser.parse_args(argv)
     if args.public and len(args.models) != 1:
         parser.error("--public compares one model: give one --models")

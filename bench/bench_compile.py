@@ -20,8 +20,9 @@ NUM_CLASS = 60
 
 def main(argv: list[str] | None = None) -> None:
     parser = bench_parser(__doc__.splitlines()[0])
-    parser.add_argument("--train", action="store_true", help="add a training step at batch 16")
-    parser.add_argument("--mode", default="default", help="torch.compile mode")
+    parser.add_argument("--train", action="store_true",
+                        help="add a training step at batch 16 (default: evaluation only)")
+    parser.add_argument("--mode", default="default", help="torch.compile mode (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

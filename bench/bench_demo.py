@@ -266,15 +266,22 @@ def custom_variant(text: str) -> Variant:
 @command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--split", choices=("val", "test"), default="test", help="where runs are scored")
-    parser.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS], help="subset of the rows")
-    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (one thread each)")
-    parser.add_argument("--out", type=Path, default=Path("bench/out/demo_ablation"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5],
+                        help="training seeds (default: 1 2 3 4 5)")
+    parser.add_argument("--split", choices=("val", "test"), default="test",
+                        help="where runs are scored (default: %(default)s)")
+    parser.add_argument("--variants", nargs="+", default=[v.name for v in VARIANTS],
+                        help="the rows to run, by name (default: all: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="runs trained at once, one thread each (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/demo_ablation"),
+                        help="folder of the runs, reused by a later bench, and the table (default: %(default)s)")
     parser.add_argument("--helper", nargs="+", default=[], metavar="NAME=YAML",
-                        help="a row of your own: the YAML of one mmcl.helpers entry (HELD: the held-object store)")
+                        help="a row of your own: the YAML of one mmcl.helpers entry, HELD standing for the "
+                             "held-object store (default: none)")
     parser.add_argument("--train-args", default="", metavar="ARGS",
-                        help="main_mmcl.py options added to every run, e.g. '--num-epoch 30' (default: the demo's recipe)")
+                        help="main_mmcl.py options added to every run, e.g. '--num-epoch 30' (default: none, "
+                             "the demo's recipe)")
     args = parser.parse_args(argv)
     variants = [v for v in VARIANTS if v.name in args.variants] + [custom_variant(text) for text in args.helper]
     if variants[0].name != "baseline":

@@ -54,9 +54,10 @@ def load_and_fuse(paths: list[Path]) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--streams", type=int, default=6)
-    parser.add_argument("--samples", type=int, default=50919)
-    parser.add_argument("--classes", type=int, default=120)
+    parser.add_argument("--streams", type=int, default=6, help="score files (default: %(default)s)")
+    parser.add_argument("--samples", type=int, default=50919,
+                        help="rows per score file (default: %(default)s, NTU120 X-Sub's test set)")
+    parser.add_argument("--classes", type=int, default=120, help="scores per row (default: %(default)s)")
     args = parser.parse_args(argv)
     size = f"{args.streams} streams x {args.samples} samples x {args.classes} classes"
     with tempfile.TemporaryDirectory() as tmp:

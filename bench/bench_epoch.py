@@ -31,7 +31,7 @@ def synthetic_ntu(root: Path, n: int, seed: int = 0) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="64 samples instead of 160")
+    parser.add_argument("--quick", action="store_true", help="64 samples instead of 160 (default: 160)")
     args = parser.parse_args(argv)
     n = 64 if args.quick else 160
     with tempfile.TemporaryDirectory() as tmp:

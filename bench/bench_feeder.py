@@ -189,7 +189,7 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="very short run with small files")
+    parser.add_argument("--quick", action="store_true", help="very short run with small files (default: the full run)")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     parser.add_argument("--samples", type=int, default=3000, help=argparse.SUPPRESS)
     parser.add_argument("--no-mmap", action="store_true", help=argparse.SUPPRESS)

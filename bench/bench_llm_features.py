@@ -89,14 +89,18 @@ def memory(root: Path, repeats: int) -> None:
               f"peak RSS +{statistics.median(peaks):.1f} MB [{peaks[0]:.1f}-{peaks[-1]:.1f}]")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--samples", type=int, default=64)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--memory", action="store_true", help="compare the peak memory of the hidden-state ways")
-    parser.add_argument("--repeats", type=int, default=3, help="--memory: fresh processes per way")
-    args = parser.parse_args()
+    parser.add_argument("--samples", type=int, default=64, help="random strips answered (default: %(default)s)")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32],
+                        help="batch sizes to time (default: 1 8 32)")
+    parser.add_argument("--max-new-tokens", type=int, default=8,
+                        help="longest answer, in generated tokens (default: %(default)s)")
+    parser.add_argument("--memory", action="store_true",
+                        help="compare the peak memory of the hidden-state ways instead (default: time the loop)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="--memory: fresh processes per way (default: %(default)s)")
+    args = parser.parse_args(argv)
     if args.memory:
         with tempfile.TemporaryDirectory() as tmp:
             memory(Path(tmp), args.repeats)

@@ -57,10 +57,10 @@ def mmcl(num_class: int, rgb_dim: int, **encoders) -> MMCLObjective:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip Inception-V3")
-    parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--classes", type=int, default=120)
-    parser.add_argument("--panels", type=int, default=5, help="panels per RGB strip")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, skip Inception-V3 (default: the full run)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default: %(default)s)")
+    parser.add_argument("--classes", type=int, default=120, help="classes, K (default: %(default)s)")
+    parser.add_argument("--panels", type=int, default=5, help="panels per RGB strip (default: %(default)s)")
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 7
     n, k = args.batch, args.classes

@@ -90,9 +90,10 @@ def run_command(skeletons: Path, missing: Path, out: Path, workers: int) -> floa
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=300)
-    parser.add_argument("--workers", type=int, default=prepare_ntu.default_workers())
-    parser.add_argument("--quick", action="store_true", help="60 files")
+    parser.add_argument("--files", type=int, default=300, help="synthetic .skeleton files (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=prepare_ntu.default_workers(),
+                        help="processes of the pool (default: %(default)s, the cores this process may use)")
+    parser.add_argument("--quick", action="store_true", help="60 files instead of --files (default: off)")
     args = parser.parse_args(argv)
     count = 60 if args.quick else args.files
 

@@ -34,13 +34,13 @@ def median_seconds(function: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="ctrgcn")
-    parser.add_argument("--classes", type=int, default=120)
-    parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--model", default="ctrgcn", help="backbone (default: %(default)s)")
+    parser.add_argument("--classes", type=int, default=120, help="classes (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=64, help="frames per sample, T (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="threads of each engine (default: %(default)s)")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = build_backbone(args.model, {"num_class": args.classes, "num_point": 25, "num_person": 2,
                                         "graph": "graph.ntu_rgb_d.Graph"}).eval()

@@ -94,11 +94,12 @@ def peak_growth(approach: str, video: Path, colour: np.ndarray) -> int:
         return pool.apply(_peak_growth, (approach, video, colour))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=100, help="video length (NTU averages about 100)")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--frames", type=int, default=100,
+                        help="video length; NTU averages about 100 (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds of each way (default: %(default)s)")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         video = Path(folder) / "S001C001P001R001A001_rgb.avi"
         colour = write_video(video, args.frames)

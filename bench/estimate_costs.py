@@ -123,7 +123,8 @@ def minutes(flops: float, rate: float) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--strip", default="224x1120",
-                        help="strip height x width in pixels (default: 5 panels of 224, tools.make_rgb_strips' size)")
+                        help="strip height x width in pixels (default: %(default)s, 5 panels of 224 as "
+                             "tools.make_rgb_strips makes them)")
     parser.add_argument("--rate", nargs=2, type=float, default=(40.0, 80.0), metavar=("LOW", "HIGH"),
                         help="effective TFLOP/s range of one GPU (default: 40 80, an A100 at 25-50%% of TF32 peak)")
     parser.add_argument("--fp32-rate", nargs=2, type=float, default=(10.0, 19.5), metavar=("LOW", "HIGH"),

@@ -31,19 +31,20 @@ def timed(fn: Callable[[], object]) -> float:
 
 def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                dtype: torch.dtype | None = None) -> None:
-    """One SGD step on cross-entropy (forward under CPU autocast to ``dtype`` if given), backward, update."""
+    """One SGD step on cross-entropy (forward under autocast on ``x``'s device to ``dtype`` if given), backward,
+    update."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    with torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         logits = model(x)
     nn.functional.cross_entropy(logits.float(), y).backward()
     optimizer.step()
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Evaluation-mode logits without autograd (under CPU autocast to ``dtype`` if given)."""
+    """Evaluation-mode logits without autograd (under autocast on ``x``'s device to ``dtype`` if given)."""
     model.eval()
-    with torch.no_grad(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+    with torch.no_grad(), torch.autocast(x.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
         return model(x)
 
 
@@ -108,11 +109,13 @@ def comparison_row(label: str, batch: int, times: dict[str, list[float]]) -> str
 def bench_parser(description: str) -> argparse.ArgumentParser:
     """The options every backbone bench takes."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved timed rounds per case")
-    parser.add_argument("--frames", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="interleaved timed rounds per case (default: %(default)s)")
+    parser.add_argument("--frames", type=int, default=64, help="frames per sample, T (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads, 0 to leave torch's default (default: %(default)s)")
     parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["fp32"],
-                        help="rows for each: fp32, and/or bf16 CPU autocast (both models alike)")
+                        help="rows for each: fp32, and/or bf16 CPU autocast, both models alike (default: fp32)")
     parser.add_argument("--profile", action="store_true", help="after each row, its heaviest operators in each model")
     return parser
 

@@ -1,7 +1,9 @@
 """Checkpoints: full training state written atomically, and weight loading that accepts public files.
 
-A training checkpoint is a plain dict (``format``, ``model``, ``optimizer``, ``epoch``, ``step``,
-``best``, ``rng``, ``config``) saved with ``torch.save`` and read back with ``weights_only=True``.
+A training checkpoint is a plain dict (``format``, ``model``, ``optimizer``, ``scaler``, ``epoch``, ``batch``,
+``step``, ``best``, ``rng``, ``config``, ``loader``, ``skipped_nonfinite``) saved with ``torch.save`` and read
+back with ``weights_only=True``. ``batch`` > 0 marks a run stopped inside an epoch; ``loader`` (batch size and
+number of processes) says where that position holds; ``rng`` lists the generators of every rank then.
 """
 from __future__ import annotations
 
@@ -39,15 +41,58 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what :func:`rng_state` returned."""
+def set_rng_state(state: dict[str, Any]) -> str | None:
+    """Restore what :func:`rng_state` returned. CUDA generators are restored device by device as far as this
+    process sees as many GPUs as the saved state holds; a note says so when the numbers differ (else None)."""
     random.setstate((state["python_version"], tuple(state["python"]), state["python_gauss"]))
     numpy_state = state["numpy"]
     np.random.set_state((numpy_state["name"], numpy_state["keys"].numpy().astype(np.uint32), numpy_state["pos"],
                          numpy_state["has_gauss"], numpy_state["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    saved = list(state.get("cuda", []))
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for device, cuda_state in enumerate(saved[:visible]):
+        torch.cuda.set_rng_state(cuda_state, device)
+    if len(saved) == visible or not saved:
+        return None
+    return (f"random generators: the checkpoint holds the states of {len(saved)} CUDA device(s), this process sees "
+            f"{visible}: {min(len(saved), visible)} restored, the others as seeded")
+
+
+def resume_position(state: dict[str, Any], loader: dict[str, int]) -> tuple[int, str | None]:
+    """The batch of its epoch that a checkpoint resumes at, and a note when that is not where it stopped.
+
+    A run stopped inside an epoch continues after its last batch if it loads the same batches again
+    (``loader``: this run's per-process ``batch_size`` and ``world_size``, as the checkpoint records them; a
+    checkpoint older than that record is compared on its config's ``batch_size``). Otherwise the position does
+    not carry over and the epoch restarts from its first batch, which the note says.
+    """
+    batch = state.get("batch", 0)
+    saved = state.get("loader") or {"batch_size": state["config"]["batch_size"], "world_size": loader["world_size"]}
+    if not batch or saved == loader:
+        return batch, None
+    return 0, (f"the checkpoint stopped after batch {batch} of epoch {state['epoch'] + 1}, loading batches of "
+               f"{saved['batch_size']} on {saved['world_size']} process(es); this run loads batches of "
+               f"{loader['batch_size']} on {loader['world_size']}: the epoch restarts from its first batch "
+               f"(its first {batch} batches trained on again)")
+
+
+def load_precision_state(scaler: torch.amp.GradScaler, state: dict[str, Any], amp: bool | str) -> str | None:
+    """Load a checkpoint's float16 loss scale into ``scaler`` (enabled for this run's float16, ``amp`` being its
+    config value); a note when the precision changes: a float16 run resumed from another precision starts a
+    fresh loss scale, and another precision leaves the checkpoint's unused."""
+    saved = state.get("scaler") or {}
+    if scaler.is_enabled() and saved:
+        scaler.load_state_dict(saved)
+    changes = []
+    saved_amp = state.get("config", {}).get("amp", False)
+    if saved_amp != amp:
+        changes.append(f"the checkpoint was saved with amp {str(saved_amp).lower()}, this run has {str(amp).lower()}")
+    if scaler.is_enabled() and not saved:
+        changes.append(f"a fresh float16 loss scale starts at {scaler.get_scale():g}")
+    elif saved and not scaler.is_enabled():
+        changes.append("the checkpoint's float16 loss scale is not used")
+    return "amp: " + "; ".join(changes) if changes else None
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -62,10 +62,31 @@ def cuda_ids(device_ids: Sequence[int | str]) -> list[int]:
     ids = [int(i) for i in device_ids] or [0]
     missing = [i for i in ids if i >= torch.cuda.device_count()]
     if missing:
-        raise InputError(f"--device {missing[0]}: only {torch.cuda.device_count()} CUDA device(s) visible")
+        raise InputError(f"--device {' '.join(map(str, ids))}: GPU {missing[0]} is not visible "
+                         f"(this machine shows {torch.cuda.device_count()} CUDA device(s))")
     if len(set(ids)) < len(ids):
         raise InputError(f"--device {' '.join(map(str, ids))}: a device is listed twice")
     return ids
+
+
+def visible_devices(device_ids: Sequence[int | str], explicit: bool) -> tuple[list[int | str], str]:
+    """The device list to run on, and a log note when it differs from ``device_ids`` (else ``""``).
+
+    A list from a config file or the defaults (``explicit`` False) that names GPUs this machine does not show
+    keeps the listed GPUs that exist (GPU 0 if none does): the public configs' ``device: [0, 1]`` starts on one
+    GPU. A list given as ``--device`` on the command line (``explicit``) is kept as asked, so that
+    :func:`cuda_ids` names a missing GPU. Without CUDA, for ``cpu`` and under torchrun nothing changes
+    (:func:`setup_runtime` then runs on the CPU or on GPU ``LOCAL_RANK``). See docs/gpu.md, "Devices".
+    """
+    ids = list(device_ids)
+    if explicit or cpu_requested(ids) or launched_by_torchrun() or not torch.cuda.is_available():
+        return ids, ""
+    count = torch.cuda.device_count()
+    kept = [i for i in ids if int(i) < count] or ([0] if ids else [])
+    if kept == ids:
+        return ids, ""
+    return kept, (f"device {ids} of the config: this machine shows {count} CUDA device(s), "
+                  f"so the run uses {' '.join(map(str, kept))} (--device on the command line insists)")
 
 
 def spawn_devices(device_ids: Sequence[int | str], parallel: str) -> list[torch.device]:
@@ -83,14 +104,24 @@ def spawn_devices(device_ids: Sequence[int | str], parallel: str) -> list[torch.
     return [torch.device("cuda", i) for i in cuda_ids(device_ids)]
 
 
-def setup_runtime(device_ids: Sequence[int | str]) -> Runtime:
-    """Pick the device(s) and join the process group if launched by torchrun.
+def setup_runtime(device_ids: Sequence[int | str], note: str = "") -> Runtime:
+    """Pick the device(s) and join the process group if launched by torchrun; ``note`` (how the device list
+    was chosen, :func:`visible_devices`) leads the runtime's log note.
 
     CUDA is used when available and ``--device`` does not say ``cpu``: under torchrun each process takes GPU
     ``LOCAL_RANK`` and NCCL; otherwise the first listed id, and several ids mean DataParallel over them (the
     public ``--device 0 1`` with ``parallel: dp``). Without CUDA everything runs on the CPU (gloo under
     torchrun) and the note says so.
     """
+    return with_note(_setup_runtime(device_ids), note)
+
+
+def with_note(runtime: Runtime, note: str) -> Runtime:
+    """``runtime`` with ``note`` (if any) put before its own note, on the same log line."""
+    return replace(runtime, note="; ".join(part for part in (note, runtime.note) if part))
+
+
+def _setup_runtime(device_ids: Sequence[int | str]) -> Runtime:
     on_cpu = cpu_requested(device_ids)
     cuda = torch.cuda.is_available() and not on_cpu
     if launched_by_torchrun():
@@ -170,3 +201,20 @@ def reduce_mean(value: torch.Tensor, runtime: Runtime) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value)
     return value / runtime.world_size
+
+
+def local_world_size(runtime: Runtime) -> int:
+    """The run's processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else all of them (the processes
+    that ``--device 0 1`` spawns share one machine)."""
+    if launched_by_torchrun() and "LOCAL_WORLD_SIZE" in os.environ:
+        return int(os.environ["LOCAL_WORLD_SIZE"])
+    return runtime.world_size
+
+
+def broadcast_buffers(module: torch.nn.Module, runtime: Runtime) -> None:
+    """Give every rank rank 0's buffers of ``module``: under DDP each rank's last training steps updated its own
+    BatchNorm statistics from its own samples, while the parameters are the same everywhere."""
+    if not runtime.distributed:
+        return
+    for buffer in module.buffers():
+        dist.broadcast(buffer.data, src=0)

@@ -28,9 +28,12 @@ from engine.distributed import (
     setup_runtime,
     spawn_devices,
     teardown_runtime,
+    visible_devices,
+    with_note,
 )
 from engine.errors import InputError, RunStopped
 from engine.interrupt import STOP_SIGNALS
+from model.kernels import tf32
 
 T = TypeVar("T")
 #: A phase of a run (training, testing) given the config and where this process runs.
@@ -41,30 +44,35 @@ GRACE_SECONDS = 10.0
 
 def run_on_devices(phase: Phase[T], config: dict[str, Any]) -> T:
     """Run ``phase`` here (one device, DataParallel, or a rank of torchrun) or in one spawned process per
-    listed device; returns rank 0's result."""
-    devices = spawn_devices(config["device"], config["parallel"])
+    listed device; returns rank 0's result. A config's device list shrinks to the GPUs this machine shows
+    (``engine.distributed.visible_devices``); the log says so."""
+    device_ids, note = visible_devices(config["device"], config.get("device_on_command_line", False))
+    devices = spawn_devices(device_ids, config["parallel"])
     if devices:
-        return spawn(phase, config, devices)
-    runtime = setup_runtime(config["device"])
+        return spawn(phase, config, devices, note)
+    runtime = setup_runtime(device_ids, note)
     try:
-        return phase(config, runtime)
+        with tf32(config["tf32"], runtime.device):
+            return phase(config, runtime)
     finally:
         teardown_runtime()
 
 
-def spawn(phase: Phase[T], config: dict[str, Any], devices: list[torch.device]) -> T:
-    """Run ``phase`` as rank i on ``devices[i]`` in ``len(devices)`` new processes; rank 0's result.
+def spawn(phase: Phase[T], config: dict[str, Any], devices: list[torch.device], note: str = "") -> T:
+    """Run ``phase`` as rank i on ``devices[i]`` in ``len(devices)`` new processes; rank 0's result (``note``
+    leads each rank's runtime note).
 
     The processes split each configured batch (``batch_size`` must be a multiple of their number), as
     DataParallel does. Results travel through a pipe: they must be small (metrics, not tensors).
     """
     if config["batch_size"] % len(devices):
-        raise InputError(f"batch_size {config['batch_size']}: --device {' '.join(map(str, config['device']))} "
+        listed = " ".join(device.type if device.index is None else str(device.index) for device in devices)
+        raise InputError(f"batch_size {config['batch_size']}: --device {listed} "
                          f"splits each batch over {len(devices)} processes: use a multiple of {len(devices)}")
     store = dist.TCPStore("127.0.0.1", 0, len(devices), is_master=True, wait_for_workers=False,
                           timeout=COLLECTIVE_TIMEOUT)
     reports = mp.get_context("spawn").SimpleQueue()
-    context = mp.start_processes(_rank_main, args=(phase, config, devices, store.port, reports),
+    context = mp.start_processes(_rank_main, args=(phase, config, devices, store.port, reports, note),
                                  nprocs=len(devices), join=False, start_method="spawn")
     try:
         with forwarded_stop_signals(context.pids()):
@@ -77,13 +85,14 @@ def spawn(phase: Phase[T], config: dict[str, Any], devices: list[torch.device]) 
 
 
 def _rank_main(rank: int, phase: Phase[T], config: dict[str, Any], devices: list[torch.device], port: int,
-               reports) -> None:
+               reports, note: str) -> None:
     """One spawned process: join the group, run ``phase``, report rank 0's result or this rank's failure as
     (kind, rank, value or message, exit status), and exit with that status."""
     try:
-        runtime = join_spawned_group(rank, devices, port)
+        runtime = with_note(join_spawned_group(rank, devices, port), note)
         try:
-            result = phase(config, runtime)
+            with tf32(config["tf32"], runtime.device):
+                result = phase(config, runtime)
         finally:
             teardown_runtime()
     except InputError as error:

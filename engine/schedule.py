@@ -30,13 +30,26 @@ def learning_rate(epoch: int, config: dict[str, Any], batch: int = 0, batches: i
 
 
 def build_optimizer(parameters: list[nn.Parameter], config: dict[str, Any]) -> torch.optim.Optimizer:
-    """SGD (momentum 0.9, optional Nesterov), Adam or AdamW with the config's learning rate and weight decay."""
+    """SGD (momentum 0.9, optional Nesterov), Adam or AdamW with the config's learning rate and weight decay.
+
+    Adam's step counts stay on the parameters' GPU (``capturable``), where a step skipped on the device can
+    undo them (engine/guards.py); on the CPU they are on the CPU anyway.
+    """
     name, lr, decay = config["optimizer"], config["base_lr"], config["weight_decay"]
     if name == "SGD":
         return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=bool(config["nesterov"]), weight_decay=decay)
-    if name == "Adam":
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=decay)
-    return torch.optim.AdamW(parameters, lr=lr, weight_decay=decay)
+    kind = torch.optim.Adam if name == "Adam" else torch.optim.AdamW
+    return kind(parameters, lr=lr, weight_decay=decay, capturable=any(p.is_cuda for p in parameters))
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load a saved optimizer state but keep this optimizer's implementation settings (``capturable``,
+    ``foreach``, ``fused``): loading would otherwise bring back those of the run that saved it (a CPU run's
+    Adam resumed on a GPU would count its steps on the CPU)."""
+    implementation = {key: value for key, value in optimizer.param_groups[0].items()
+                      if key in ("capturable", "foreach", "fused")}
+    groups = [{**group, **implementation} for group in state["param_groups"]]
+    optimizer.load_state_dict({**state, "param_groups": groups})
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -12,15 +12,18 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from engine.checkpoint import (
     check_state_dict,
     extract_state_dict,
     initialise_from_weights,
+    load_precision_state,
     load_state,
     load_training_checkpoint,
     read_torch_file,
+    resume_position,
     rng_state,
     save_checkpoint,
     save_weights,
@@ -28,11 +31,18 @@ from engine.checkpoint import (
     unwrap,
 )
 from engine.config import dump_config
-from engine.data import build_dataset, check_labels, test_loader, train_loader, worker_note
-from engine.distributed import Runtime, all_gather_objects, native_bf16_flags, reduce_mean
+from engine.data import build_dataset, check_labels, set_loader_epoch, test_loader, train_loader, worker_note
+from engine.distributed import (
+    Runtime,
+    all_gather_objects,
+    broadcast_buffers,
+    local_world_size,
+    native_bf16_flags,
+    reduce_mean,
+)
 from engine.errors import InputError, RunStopped
 from engine.fileio import write_text_atomic
-from engine.guards import NonFiniteGuard, on_any_rank
+from engine.guards import NonFiniteGuard, UndoableStep, guarded, on_any_rank, optimizer_step
 from engine.history import read_history, write_history
 from engine.interrupt import StopRequests
 from engine.launch import run_on_devices
@@ -42,7 +52,7 @@ from engine.plots import draw_curves, write_evaluation_pictures
 from engine.refine import load_refinement, refined_scores
 from engine.reports import remove_evaluation, score_paths, write_evaluation
 from engine.runlog import RunLog
-from engine.schedule import build_optimizer, learning_rate, set_learning_rate
+from engine.schedule import build_optimizer, learning_rate, load_optimizer_state, set_learning_rate
 from engine.seeding import derive_seed, seed_everything
 from engine.workdir import BEST_CHECKPOINT, LAST_CHECKPOINT, check_train_dir, create_train_dir
 from model.registry import build_backbone
@@ -61,21 +71,41 @@ def build_model(config: dict[str, Any], num_class: int | None) -> nn.Module:
     return build_backbone(config["model"], args)
 
 
+def amp_dtype(config: dict[str, Any], device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``amp``: ``float16`` / ``bfloat16`` as named, ``true`` float16 on CUDA and bfloat16
+    on the CPU; None (float32) for ``false``."""
+    amp = config["amp"]
+    if amp is False:
+        return None
+    if amp is True:
+        return torch.float16 if device.type == "cuda" else torch.bfloat16
+    return getattr(torch, amp)
+
+
 def autocast_context(config: dict[str, Any], device: torch.device) -> contextlib.AbstractContextManager:
-    """Mixed precision when ``amp`` is on: float16 on CUDA, bfloat16 on the CPU."""
-    if not config["amp"]:
-        return contextlib.nullcontext()
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    """Mixed precision in the dtype of :func:`amp_dtype`, if any."""
+    dtype = amp_dtype(config, device)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def grad_scaler(config: dict[str, Any], device: torch.device) -> torch.amp.GradScaler:
+    """The loss scaler of a run: enabled under float16 autocast (its narrow exponent underflows small
+    gradients), disabled otherwise (bfloat16 has float32's exponent)."""
+    return torch.amp.GradScaler(device.type, enabled=amp_dtype(config, device) == torch.float16)
 
 
 def amp_note(config: dict[str, Any], device: torch.device, cpuinfo: str | None = None) -> str | None:
     """The log line of ``amp``: the dtype, and on the CPU whether it computes bfloat16 natively (``cpuinfo``:
     the text of /proc/cpuinfo, read if not given); without native bf16 a warning that it is slower there."""
-    if not config["amp"]:
+    dtype = amp_dtype(config, device)
+    if dtype is None:
         return None
+    if dtype == torch.float16:
+        where = "CUDA" if device.type == "cuda" else "the CPU (most CPUs compute float16 slowly; amp true takes bfloat16)"
+        return f"amp: float16 autocast with loss scaling on {where}"
     if device.type == "cuda":
-        return "amp: float16 autocast on CUDA"
+        return "amp: bfloat16 autocast on CUDA" + ("" if torch.cuda.is_bf16_supported() else
+                                                   " (warning: this GPU has no native bfloat16)")
     flags = native_bf16_flags(cpuinfo)
     if flags is None:
         return "amp: bfloat16 autocast on the CPU (/proc/cpuinfo unreadable: native bfloat16 support unknown)"
@@ -97,12 +127,13 @@ def wrap_for_devices(model: nn.Module, runtime: Runtime) -> nn.Module:
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, desc: str
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of the whole dataset in dataset order, gathered from all ranks: (indices, scores)."""
+def predict(model: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, desc: str,
+            loader: DataLoader | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the whole dataset in dataset order, gathered from all ranks: (indices, scores); ``loader``: the
+    run's :func:`test_loader` of ``dataset`` (made if not given)."""
     model.eval()
     indices, scores = [], []
-    for data, _, index in tqdm(test_loader(dataset, config, runtime), desc=desc, leave=False,
+    for data, _, index in tqdm(loader or test_loader(dataset, config, runtime), desc=desc, leave=False,
                                disable=None if runtime.is_main else True):
         with autocast_context(config, runtime.device):
             logits = model(data.float().to(runtime.device, non_blocking=True))
@@ -118,9 +149,10 @@ def predict(model: nn.Module, dataset, config: dict[str, Any], runtime: Runtime,
 
 
 def evaluate(backbone: nn.Module, dataset, config: dict[str, Any], runtime: Runtime, work_dir: Path, stem: str,
-             log: RunLog, pictures: bool = False) -> dict[str, float]:
-    """Score ``dataset``, log top-k, write the evaluation files under ``stem``; return the metrics."""
-    indices, scores = predict(backbone, dataset, config, runtime, desc=stem)
+             log: RunLog, pictures: bool = False, loader: DataLoader | None = None) -> dict[str, float]:
+    """Score ``dataset`` (through ``loader``, if given), log top-k, write the evaluation files under ``stem``;
+    return the metrics."""
+    indices, scores = predict(backbone, dataset, config, runtime, desc=stem, loader=loader)
     return report_scores(scores, indices, dataset, config, runtime, work_dir, stem, log, pictures)
 
 
@@ -149,6 +181,40 @@ def report_scores(scores: np.ndarray, indices: np.ndarray, dataset, config: dict
     return metrics
 
 
+class EpochMeter:
+    """The epoch's loss terms (each times its batch's size), correct predictions and samples, summed on the device
+    over the steps not skipped; :meth:`means` reads them once."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.sums: torch.Tensor | None = None
+        self.correct: torch.Tensor | None = None
+        self.seen: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def add(self, losses: dict[str, torch.Tensor], total: torch.Tensor, logits: torch.Tensor, label: torch.Tensor,
+            kept: torch.Tensor) -> None:
+        """Add a step's values unless ``kept`` (a 0-dim bool on the device) is false; float64 sums of float32
+        values, as Python adds them."""
+        values = torch.stack([*losses.values(), total]).double() * len(label)
+        if self.sums is None:
+            self.names = [*losses, "loss"]
+            self.sums = torch.zeros_like(values)
+            self.correct, self.seen = (torch.zeros((), dtype=torch.int64, device=values.device) for _ in range(2))
+        self.sums += torch.where(kept, values, 0.0)
+        self.correct += torch.where(kept, (logits.argmax(dim=1) == label).sum(), 0)
+        self.seen += torch.where(kept, len(label), 0)
+
+    def means(self, runtime: Runtime) -> dict[str, float]:
+        """The mean of each loss term and ``loss``, and ``acc``, averaged over the ranks."""
+        sums, correct, seen = ([], 0, 0) if self.sums is None else (self.sums.tolist(), int(self.correct),
+                                                                     int(self.seen))
+        stats = {name: total / max(seen, 1) for name, total in zip(self.names, sums, strict=True)}
+        stats["acc"] = correct / max(seen, 1)
+        means = reduce_mean(torch.tensor(list(stats.values()), device=runtime.device), runtime)
+        return dict(zip(stats, means.tolist(), strict=True))
+
+
 def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                     config: dict[str, Any], runtime: Runtime, epoch: int, step: int, log: RunLog,
                     guard: NonFiniteGuard | None = None, stop: StopRequests | None = None, first_batch: int = 0
@@ -156,17 +222,24 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
     """One pass over ``loader`` (the epoch's batches after its first ``first_batch``), ended early by a stop
     request, each step at the schedule's learning rate; returns the new global step and the mean losses,
     accuracy, timings and ``batches`` done (``len(loader)`` unless stopped). Without ``guard`` a non-finite
-    loss stops the run."""
+    loss stops the run.
+
+    No step waits for the device except every ``log_interval``-th (the logging step): the losses add up on the
+    device, a step whose loss or gradients are not finite is undone there (when ``guard`` may skip it, or the
+    float16 scaler does), and the guard reads what happened at the logging steps and the end. A stop request
+    ends the pass after the step it came in, under DDP after the next logging step (where the ranks agree).
+    """
     guard = guard or NonFiniteGuard(0, log, runtime, lambda: "no checkpoint is kept")
     stop = stop or StopRequests()
     objective.train()
-    totals: dict[str, float] = {}
-    correct = seen = done = 0
+    meter = EpochMeter()
+    # without skip_nonfinite a skipped step stops the run at the next check, before any checkpoint: nothing to undo
+    undo = UndoableStep(unwrap(objective), optimizer) if guard.limit or scaler.is_enabled() else None
+    done = 0
     data_time = compute_time = 0.0
     tick = time.perf_counter()
     batches = first_batch + len(loader)
     bar = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if runtime.is_main else True)
-    buffers = list(unwrap(objective).buffers()) if guard.limit else []  # a skipped batch leaves no BN statistics
     for data, label, index, *extras in bar:
         set_learning_rate(optimizer, learning_rate(epoch, config, first_batch + done, batches))
         data = data.float().to(runtime.device, non_blocking=True)
@@ -174,48 +247,48 @@ def train_one_epoch(objective: nn.Module, loader, optimizer: torch.optim.Optimiz
         extras = unwrap(objective).prepare_inputs([extra.to(runtime.device, non_blocking=True) for extra in extras])
         started = time.perf_counter()
         data_time += started - tick
-        saved = [buffer.detach().clone() for buffer in buffers]
+        if undo is not None:
+            undo.save()
         with autocast_context(config, runtime.device):
             logits, losses = objective(data, label, *extras)
         losses = {name: value.float().mean() for name, value in losses.items()}
         loss = sum(losses.values())
         optimizer.zero_grad(set_to_none=True)
-        if not guard.skip(losses, loss, epoch, step, data, index):
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            batch = len(label)
-            for name, value in {**losses, "loss": loss}.items():
-                totals[name] = totals.get(name, 0.0) + value.item() * batch
-            correct += int((logits.argmax(dim=1) == label).sum())
-            seen += batch
-        else:
-            with torch.no_grad():
-                for buffer, before in zip(buffers, saved, strict=True):
-                    buffer.copy_(before)
+        scaler.scale(guarded(loss)).backward()
+        nonfinite = optimizer_step(optimizer, scaler)
+        if undo is not None:
+            undo.undo_if(nonfinite)
+        # under float16 an overflow of the scaled gradients is the scaler's business: the guard counts losses
+        skipped = ~torch.isfinite(loss) if scaler.is_enabled() else nonfinite
+        meter.add(losses, loss, logits, label, ~skipped)
+        guard.record(step, losses, loss, skipped, data, index)
         step += 1
         done += 1
         tick = time.perf_counter()
         compute_time += tick - started
-        if runtime.is_main:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            if step % config["log_interval"] == 0:
-                log.scalars({f"train/{name}": value.item() for name, value in losses.items()}, step)
-        if on_any_rank(stop.received is not None, runtime):
+        if step % config["log_interval"] == 0:
+            guard.check(epoch)
+            values = torch.stack([*losses.values(), loss]).tolist()
+            if runtime.is_main:
+                bar.set_postfix(loss=f"{values[-1]:.3f}")
+                log.scalars({f"train/{name}": value for name, value in zip(losses, values)}, step)
+            if on_any_rank(stop.received is not None, runtime):
+                break
+        elif stop.received is not None and not runtime.distributed:
             break
-    stats = {name: total / max(seen, 1) for name, total in totals.items()}
-    stats["acc"] = correct / max(seen, 1)
-    for name in list(stats):
-        stats[name] = float(reduce_mean(torch.tensor(stats[name], device=runtime.device), runtime))
+    guard.check(epoch)
+    stats = meter.means(runtime)
     stats["data_share"] = data_time / max(data_time + compute_time, 1e-12)
     stats["seconds"] = data_time + compute_time
     stats["batches"] = done
     return step, stats
 
 
-def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int, step: int,
-                    best: dict[str, Any], batch: int = 0) -> dict[str, Any]:
-    """The checkpoint content after ``batch`` batches of ``epoch`` (0: after the whole epoch)."""
+def _training_state(objective: nn.Module, optimizer, scaler, config, runtime: Runtime, guard: NonFiniteGuard,
+                    epoch: int, step: int, best: dict[str, Any], batch: int = 0,
+                    rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The checkpoint content after ``batch`` batches of ``epoch`` (0: after the whole epoch); ``rng``: every
+    rank's generators (needed to resume inside an epoch), else this process's."""
     next_epoch = epoch if batch else epoch + 1
     return {
         "model": unwrap(objective).state_dict(),
@@ -226,9 +299,23 @@ def _training_state(objective: nn.Module, optimizer, scaler, config, epoch: int,
         "batch": batch,
         "step": step,
         "best": best,
-        "rng": rng_state(),
+        "rng": rng or [rng_state()],
         "config": {k: v for k, v in config.items() if k not in ("command",)},
+        "loader": loader_setup(config, runtime),
+        "skipped_nonfinite": guard.skipped,
     }
+
+
+def loader_setup(config: dict[str, Any], runtime: Runtime) -> dict[str, int]:
+    """What a position inside an epoch depends on: the per-process batch size and the number of processes."""
+    return {"batch_size": runtime.share(config["batch_size"]), "world_size": runtime.world_size}
+
+
+def own_generators(saved: list[dict[str, Any]] | dict[str, Any], runtime: Runtime) -> dict[str, Any]:
+    """This rank's generator states in a checkpoint's ``rng``: its own entry when every rank's is there, else
+    rank 0's (a checkpoint of an epoch's end, or older than the per-rank list)."""
+    states = saved if isinstance(saved, list) else [saved]
+    return states[runtime.rank] if len(states) == runtime.world_size else states[0]
 
 
 @contextlib.contextmanager
@@ -288,13 +375,15 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         frozen_encoder.to(runtime.device)
     objective = wrap_for_devices(objective, runtime)
     optimizer = build_optimizer([p for p in objective.parameters() if p.requires_grad], config)
-    scaler = torch.amp.GradScaler(runtime.device.type, enabled=bool(config["amp"]) and runtime.device.type == "cuda")
+    scaler = grad_scaler(config, runtime.device)
+    precision = None
     if state is not None:
         try:
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
+            load_optimizer_state(optimizer, state["optimizer"])
+            precision = load_precision_state(scaler, state, config["amp"])
         except (ValueError, KeyError, RuntimeError) as error:
             raise InputError(f"{resume_from}: its optimizer state does not fit this config ({error})") from None
+    loader, evaluation_loader = train_loader(train_set, config, runtime), test_loader(test_set, config, runtime)
 
     checkpoint_bytes = sum(t.numel() * t.element_size() for t in unwrap(objective).state_dict().values())
     work_dir = (create_train_dir(config, resume_from, 2 * checkpoint_bytes) if runtime.is_main
@@ -310,7 +399,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     if config["ignored_keys"]:
         log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
     data_notes = [*getattr(train_set, "notes", []), *getattr(test_set, "notes", [])]
-    for note in [*data_notes, *notes, worker_note(config, len(train_set))]:
+    for note in [*data_notes, *notes, worker_note(config, len(train_set), local_world_size(runtime))]:
         if note:
             log.info(note)
     n_params = sum(p.numel() for p in backbone.parameters())
@@ -320,9 +409,13 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     start_epoch, first_batch, step = config["start_epoch"], 0, 0
     best: dict[str, Any] = {"top1": -1.0, "epoch": None}
     if state is not None:
-        start_epoch, first_batch, step, best = state["epoch"], state.get("batch", 0), state["step"], state["best"]
+        start_epoch, step, best = state["epoch"], state["step"], state["best"]
+        first_batch, moved = resume_position(state, loader_setup(config, runtime))
         log.info(f"resumed from {resume_from} at epoch {start_epoch + 1}"
                  + (f", batch {first_batch + 1}" if first_batch else "") + f" (step {step})")
+        for note in (moved, precision):
+            if note:
+                log.info(note)
 
     history = read_history(work_dir, start_epoch) if state is not None else []
     last_metrics: dict[str, float] = {}
@@ -331,25 +424,31 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
     eval_model = nn.DataParallel(model_backbone, runtime.data_parallel_ids) if runtime.data_parallel_ids else model_backbone
     names = train_set.sample_name
     guard = NonFiniteGuard(config["skip_nonfinite"], log, runtime, lambda: kept_checkpoint(work_dir),
-                           lambda index: names[index % len(names)])
+                           lambda index: names[index % len(names)],
+                           skipped=state.get("skipped_nonfinite", 0) if state is not None else 0)
     with StopRequests() as stop, logged_stops(log):
         for epoch in range(start_epoch, config["num_epoch"]):
             seed_everything(derive_seed(config["seed"], runtime.rank, epoch))
-            if first_batch:
-                set_rng_state(state["rng"])  # the generators as they were when the run was stopped mid-epoch
-            loader = train_loader(train_set, config, runtime, epoch, skip_batches=first_batch)
+            if first_batch:  # the generators as they were when the run was stopped mid-epoch
+                note = set_rng_state(own_generators(state["rng"], runtime))
+                if note:
+                    log.info(note)
+            set_loader_epoch(loader, epoch, first_batch)
             lr = learning_rate(epoch, config, 0, first_batch + len(loader))  # reported: its first step's
             started = time.perf_counter()
             step, stats = train_one_epoch(objective, loader, optimizer, scaler, config, runtime, epoch, step, log,
                                           guard, stop, first_batch)
             if stats["batches"] < len(loader):
                 first_batch += stats["batches"]
+                generators = all_gather_objects(rng_state(), runtime)
                 if runtime.is_main:
                     with writing(LAST_CHECKPOINT, work_dir):
                         save_checkpoint(work_dir / LAST_CHECKPOINT, _training_state(
-                            objective, optimizer, scaler, config, epoch, step, best, batch=first_batch))
+                            objective, optimizer, scaler, config, runtime, guard, epoch, step, best,
+                            batch=first_batch, rng=generators))
                 raise _stopped(stop, f"epoch {epoch + 1}, batch {first_batch}", work_dir)
             first_batch = 0
+            broadcast_buffers(unwrap(objective), runtime)  # evaluate and save one model, rank 0's, on every rank
             log.info(f"epoch {epoch + 1}/{config['num_epoch']}: lr {lr:.4g}, "
                      + ", ".join(f"{k} {v:.4f}" for k, v in stats.items() if k not in NOT_LOGGED)
                      + f", {time.perf_counter() - started:.1f}s (data loading {100 * stats['data_share']:.1f}%)")
@@ -364,7 +463,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
             if due and not stopping:
                 stem = f"epoch{epoch + 1}_test"
                 with writing(f"the evaluation files {stem}_*", work_dir):
-                    evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log, pictures=is_last)
+                    evaluated = evaluate(eval_model, test_set, config, runtime, work_dir, stem, log, pictures=is_last,
+                                         loader=evaluation_loader)
                 log.scalars({f"test/{k}": v for k, v in evaluated.items()}, epoch + 1)
                 record.update({f"test_{k}": v for k, v in evaluated.items()})
                 if runtime.is_main and config["plots"]:
@@ -378,7 +478,7 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                     if runtime.is_main:
                         with writing(BEST_CHECKPOINT, work_dir):
                             save_checkpoint(work_dir / BEST_CHECKPOINT, _training_state(
-                                objective, optimizer, scaler, config, epoch, step, best))
+                                objective, optimizer, scaler, config, runtime, guard, epoch, step, best))
                 if runtime.is_main and superseded is not None:
                     remove_evaluation(work_dir, f"epoch{superseded}_test")
             if runtime.is_main:
@@ -389,8 +489,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
                     with writing(name, work_dir):
                         save_weights(work_dir / name, model_backbone)
                 with writing(LAST_CHECKPOINT, work_dir):
-                    save_checkpoint(work_dir / LAST_CHECKPOINT,
-                                    _training_state(objective, optimizer, scaler, config, epoch, step, best))
+                    save_checkpoint(work_dir / LAST_CHECKPOINT, _training_state(
+                        objective, optimizer, scaler, config, runtime, guard, epoch, step, best))
             if stopping:
                 raise _stopped(stop, f"the end of epoch {epoch + 1}" + (" (its evaluation skipped)" if due else ""),
                                work_dir)

@@ -123,29 +123,37 @@ def write_fused(path: Path, streams: Streams, fused: np.ndarray, labels: np.ndar
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=describe_presets(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scores", nargs="+", metavar="F", help="score files (.npz or .pkl), one per stream")
+    parser.add_argument("--scores", nargs="+", metavar="F",
+                        help="score files (.npz or .pkl), one per stream (default: none: the --J_Score ... options)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument(
-        "--weights", nargs="+", type=float, metavar="W", help="one weight per score file (default: all 1)"
+        "--weights", nargs="+", type=float, metavar="W",
+        help="one weight per score file (default: --preset's, else --benchmark's published ones, else all 1)",
     )
-    choice.add_argument("--preset", metavar="NAME", help="named weights, see below")
+    choice.add_argument("--preset", metavar="NAME",
+                        help="named weights, see below (default: none: --weights, else --benchmark's published ones, "
+                             "else all 1)")
     parser.add_argument(
         "--labels",
         metavar="PATH",
-        help="prepared dataset folder or CTR-GCN npz: labels by sample name (instead of the score files')",
+        help="prepared dataset folder or CTR-GCN npz: labels by sample name (default: none: the npz score files' "
+             "labels, else the NTU sample names)",
     )
     parser.add_argument("--split", default="test", help="split of --labels (default: test)")
     parser.add_argument("--search-scores", nargs="+", default=[], metavar="H",
-                        help="held-out score files of the same streams, same order: search the weights on them")
-    parser.add_argument("--out", type=Path, metavar="FUSED_NPZ", help="write the fused scores to this .npz")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+                        help="held-out score files of the same streams, same order: search the weights on them "
+                             "(default: none: no search)")
+    parser.add_argument("--out", type=Path, metavar="FUSED_NPZ",
+                        help="write the fused scores to this .npz (default: not written)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (default: refuse)")
     upstream = parser.add_argument_group("the upstream MMCL command (instead of --scores)")
     for tag in UPSTREAM_STREAMS:
-        upstream.add_argument(f"--{tag}_Score", metavar="F", help=f"score file of stream {tag}")
+        upstream.add_argument(f"--{tag}_Score", metavar="F", help=f"score file of stream {tag} (default: none)")
     upstream.add_argument("--val_sample", metavar="NAMES_TXT",
-                          help="the test sample names, one per line: the samples fused and their labels")
+                          help="the test sample names, one per line: the samples fused and their labels "
+                               "(default: none: every scored sample, labels as for --scores)")
     upstream.add_argument("--benchmark", choices=list(BENCHMARKS),
-                          help="published weights (NTU120XSub only) and the class count to expect")
+                          help="published weights (NTU120XSub only) and the class count to expect (default: none)")
     return parser
 
 

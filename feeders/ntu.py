@@ -77,8 +77,10 @@ class NTUFeeder(Dataset):
         self.num_class: int | None = store.num_class
         _, self.in_channels, _, self.num_point, self.num_person = store.shape
         self._data = store.data
-        if random_rot and self.in_channels != 3:
-            raise InputError(f"{data_path}: random_rot needs 3 coordinates per joint, the data has {self.in_channels}")
+        self.score = bool(store.channels) and store.channels[-1] == "score"  # a keypoint confidence channel last
+        if random_rot and self.in_channels - self.score not in (2, 3):
+            raise InputError(f"{data_path}: random_rot needs 2 or 3 coordinates per joint, the data has "
+                             f"{self.in_channels - self.score}")
         graph = store.graph or "ntu_rgb_d"
         known_classes = self.num_class or int(self.label.max(initial=-1)) + 1
         self.class_names = prepared_class_names(data_path, known_classes) \
@@ -106,11 +108,11 @@ class NTUFeeder(Dataset):
         rng = sample_rng(self.seed, self.epoch, index) if needs_rng else None
         x = crop_resize(sample, valid_frame_count(sample), self.p_interval, self.window_size, rng)
         if self.random_rot:
-            x = random_rotation(x, ROTATION_THETA, rng)
+            x = random_rotation(x, ROTATION_THETA, rng, self.score)
         if self._pairs is not None:
-            x = to_bone(x, self._pairs)
+            x = to_bone(x, self._pairs, self.score)
         if self.vel:
-            x = to_motion(x)
+            x = to_motion(x, self.score)
         return x, int(self.label[index]), index
 
     def __getstate__(self) -> dict:

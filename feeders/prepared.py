@@ -3,15 +3,20 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from engine.errors import InputError
 from engine.fileio import atomic_path, write_text_atomic
 
 FORMAT_NAME = "mmcl-skeleton"
 FORMAT_VERSION = 1
+#: What the C channels of a sample may be (``meta.json`` ``channels``): coordinates, then an optional keypoint
+#: confidence. Without ``channels``, C = 3 is (x, y, z) and C = 2 is (x, y).
+CHANNEL_LAYOUTS = (("x", "y", "z"), ("x", "y"), ("x", "y", "score"), ("x", "y", "z", "score"))
 
 
 def split_paths(root: str | os.PathLike, split: str) -> dict[str, Path]:
@@ -64,8 +69,19 @@ def write_npy_atomic(path: str | os.PathLike, array: np.ndarray, chunk_rows: int
         del out
 
 
-def write_meta(root: str | os.PathLike, dataset: str, num_class: int, graph: str, splits: dict[str, int]) -> None:
-    """Write ``meta.json`` describing a prepared dataset."""
+def write_meta(
+    root: str | os.PathLike,
+    dataset: str,
+    num_class: int,
+    graph: str | Mapping[str, Any],
+    splits: dict[str, int],
+    channels: Sequence[str] | None = None,
+) -> None:
+    """Write ``meta.json`` describing a prepared dataset.
+
+    ``graph`` is a layout name or an edge list ``{"num_node", "edges", "center"}`` (docs/custom_skeletons.md);
+    ``channels``, one of :data:`CHANNEL_LAYOUTS`, is written when given.
+    """
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -74,4 +90,18 @@ def write_meta(root: str | os.PathLike, dataset: str, num_class: int, graph: str
         "graph": graph,
         "splits": splits,
     }
+    if channels is not None:
+        meta["channels"] = list(channels)
     write_text_atomic(Path(root) / "meta.json", json.dumps(meta, indent=2) + "\n")
+
+
+def checked_channels(channels: Any, num_channels: int, source: str | os.PathLike) -> tuple[str, ...] | None:
+    """``meta.json``'s ``channels`` (None when absent) checked against the data's C; ``source`` names the file."""
+    if channels is None:
+        return None
+    layout = tuple(channels) if isinstance(channels, list) else None
+    if layout not in CHANNEL_LAYOUTS or len(layout) != num_channels:
+        allowed = " or ".join(str(list(c)) for c in CHANNEL_LAYOUTS if len(c) == num_channels) or "none"
+        raise InputError(f"{source}: 'channels' {channels!r} does not describe the data's {num_channels} channels "
+                         f"(allowed: {allowed})")
+    return layout

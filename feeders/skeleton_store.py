@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.errors import CORRUPT_FILE_ERRORS, InputError
 from engine.fileio import one_line, read_json, read_text
-from feeders.prepared import split_paths
+from feeders.prepared import checked_channels, split_paths
 
 #: (persons, joints, coordinates) of one frame row of a CTR-GCN npz.
 NPZ_FRAME_LAYOUT = (2, 25, 3)
@@ -48,8 +48,9 @@ class SkeletonSplit:
     labels: np.ndarray
     names: list[str]
     num_class: int | None
-    graph: str | None
+    graph: str | dict | None  # meta.json's layout: a graph name or an edge list (docs/custom_skeletons.md)
     dataset: str | None = None  # meta.json's dataset name (e.g. "ntu120-xsub", "utd_mhad-zeroshot")
+    channels: tuple[str, ...] | None = None  # meta.json's channel names, e.g. ("x", "y", "score")
 
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
@@ -108,7 +109,9 @@ def _open_prepared(root: Path, split: str, use_mmap: bool) -> SkeletonSplit:
     meta = _read_meta(root / "meta.json")
     num_class = meta.get("num_class")
     _check_labels(labels, num_class, paths["label"])
-    return SkeletonSplit(data, labels.astype(np.int64), names, num_class, meta.get("graph"), meta.get("dataset"))
+    channels = checked_channels(meta.get("channels"), data.shape[1], root / "meta.json")
+    return SkeletonSplit(data, labels.astype(np.int64), names, num_class, meta.get("graph"), meta.get("dataset"),
+                         channels)
 
 
 def _prepared_data(path: Path, split: str, use_mmap: bool) -> np.ndarray:

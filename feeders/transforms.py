@@ -2,6 +2,9 @@
 
 NTU-style functions take one sample laid out (C, T, V, M); the NW-UCLA ones take a sequence (T, V, 3).
 Random functions draw only from the ``rng`` they are given, so a sample depends on its generator alone.
+The channels are coordinates (x, y, z or x, y), optionally followed by a keypoint confidence ``score``
+(2D poses, docs/custom_skeletons.md): rotations leave the score alone, and bones and motion average it as
+pyskl does instead of differencing it.
 """
 from __future__ import annotations
 
@@ -107,23 +110,46 @@ def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
     return axis_rotation("z", az) @ axis_rotation("y", ay) @ axis_rotation("x", ax)
 
 
-def random_rotation(x: np.ndarray, theta: float, rng: np.random.Generator) -> np.ndarray:
-    """Rotate ``x`` (3, T, V, M) by ``Rz @ Ry @ Rx`` with one angle per axis ~ U(-theta, theta)."""
-    rotation = rotation_matrix(rng.uniform(-theta, theta, size=3)).astype(x.dtype)
-    return (rotation @ x.reshape(x.shape[0], -1)).reshape(x.shape)
+def random_rotation(x: np.ndarray, theta: float, rng: np.random.Generator, score: bool = False) -> np.ndarray:
+    """Rotate the coordinates of ``x`` (C, T, V, M), angles ~ U(-theta, theta).
+
+    3D (x, y, z): ``Rz @ Ry @ Rx`` with one angle per axis; 2D (x, y): one angle in the image plane (the 2x2
+    block of ``Rz``). With ``score`` the last channel is a confidence and is kept as it is.
+    """
+    coordinates = x.shape[0] - score
+    if coordinates == 3:
+        rotation = rotation_matrix(rng.uniform(-theta, theta, size=3))
+    elif coordinates == 2:
+        rotation = axis_rotation("z", rng.uniform(-theta, theta))[:2, :2]
+    else:
+        raise ValueError(f"a random rotation needs 2 or 3 coordinates per joint, got {coordinates}")
+    rotated = (rotation.astype(x.dtype) @ x[:coordinates].reshape(coordinates, -1)).reshape(coordinates, *x.shape[1:])
+    return np.concatenate((rotated, x[coordinates:])) if score else rotated
 
 
-def to_bone(x: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Bones of ``x`` (C, T, V, M): ``b[:, :, v1] = x[:, :, v1] - x[:, :, v2]`` for 0-based ``pairs`` (P, 2)."""
+def to_bone(x: np.ndarray, pairs: np.ndarray, score: bool = False) -> np.ndarray:
+    """Bones of ``x`` (C, T, V, M): ``b[:, :, v1] = x[:, :, v1] - x[:, :, v2]`` for 0-based ``pairs`` (P, 2).
+
+    With ``score`` the last channel of a bone is the mean of its two joints' scores.
+    """
     bones = np.zeros_like(x)
-    bones[:, :, pairs[:, 0]] = x[:, :, pairs[:, 0]] - x[:, :, pairs[:, 1]]
+    child, parent = x[:, :, pairs[:, 0]], x[:, :, pairs[:, 1]]
+    bones[:, :, pairs[:, 0]] = child - parent
+    if score:
+        bones[-1][:, pairs[:, 0]] = (child[-1] + parent[-1]) / 2
     return bones
 
 
-def to_motion(x: np.ndarray) -> np.ndarray:
-    """Frame differences of ``x`` (C, T, ...): ``m[:, t] = x[:, t + 1] - x[:, t]``, the last frame zero."""
+def to_motion(x: np.ndarray, score: bool = False) -> np.ndarray:
+    """Frame differences of ``x`` (C, T, ...): ``m[:, t] = x[:, t + 1] - x[:, t]``, the last frame zero.
+
+    With ``score`` the last channel is the mean of the two frames' scores instead.
+    """
     motion = np.zeros_like(x)
     np.subtract(x[:, 1:], x[:, :-1], out=motion[:, :-1])
+    if score:
+        np.add(x[-1, 1:], x[-1, :-1], out=motion[-1, :-1])
+        motion[-1, :-1] /= 2
     return motion
 
 

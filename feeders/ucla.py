@@ -152,6 +152,13 @@ def _read_prepared(root: Path, split: str) -> tuple[list[np.ndarray], np.ndarray
 
 def read_json_folder(root: Path, split: str) -> tuple[list[np.ndarray], list[int], list[str]]:
     """Sequences (T, 20, 3) float64, 0-based labels and names of the NW-UCLA JSON files of ``split``."""
+    files = json_files(root, split)
+    sequences, labels = zip(*(read_json_sample(path) for path in files))
+    return list(sequences), list(labels), [path.stem for path in files]
+
+
+def json_files(root: Path, split: str) -> list[Path]:
+    """The NW-UCLA JSON files of ``split`` in ``root``, in name order."""
     if not root.is_dir():
         raise InputError(f"{root}: not found (data_path must be a folder of NW-UCLA JSON files or a prepared folder)")
     if split not in SPLIT_VIEWS:
@@ -163,11 +170,10 @@ def read_json_folder(root: Path, split: str) -> tuple[list[np.ndarray], list[int
     files = [path for path in files if int(_FILE_NAME.fullmatch(path.name).group(4)) in views]
     if not files:
         raise InputError(f"{root}: no NW-UCLA file of view(s) {views} for split {split!r}")
-    sequences, labels = zip(*(_read_json_sample(path) for path in files))
-    return list(sequences), list(labels), [path.stem for path in files]
+    return files
 
 
-def _read_json_sample(path: Path) -> tuple[np.ndarray, int]:
+def read_json_sample(path: Path) -> tuple[np.ndarray, int]:
     """One JSON sample: its skeletons (T, 20, 3) float64 and its 0-based label."""
     content = read_json(path)
     if not isinstance(content, dict) or "skeletons" not in content:

@@ -164,25 +164,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--names", required=True, nargs="+", help="names file(s), one sample name a line")
     parser.add_argument("--model", required=True, help="Hugging Face Hub id or local model folder")
     parser.add_argument("--backend", choices=tuple(BACKENDS), default="blip",
-                        help="blip: BlipForQuestionAnswering; image-text-to-text: a chat VLM (LLaVA, Qwen2-VL, ...)")
+                        help="blip: BlipForQuestionAnswering; image-text-to-text: a chat VLM such as LLaVA or Qwen2-VL "
+                             "(default: %(default)s)")
     ask = parser.add_mutually_exclusive_group()
     ask.add_argument("--question", default=QUESTION, help=f"the question to ask (default: {QUESTION!r})")
     ask.add_argument("--template", nargs="+", choices=tuple(TEMPLATES),
-                     help=f"one or more of the paper's questions, each into <out>/<name>/: {templates}")
+                     help=f"one or more of the paper's questions, each into <out>/<name>/: {templates} "
+                          "(default: none, --question is asked)")
     parser.add_argument("--out", required=True,
                         help="run folder (a store per prompt), or an answers .jsonl file (answers only, one question)")
     parser.add_argument("--features", choices=KINDS, default="clip-text",
                         help="clip-text: answers embedded by an open_clip text tower; hidden: the VLM's pooled hidden "
-                             "states; token-ids: the first --k answer token ids (the public FRM's input)")
-    parser.add_argument("--layer", type=int, default=-1, help="hidden: which layer (-1 = last, 0 = embeddings)")
-    parser.add_argument("--pool", choices=POOLS, default="mean", help="hidden: mean over the answer, or its last token")
+                             "states; token-ids: the first --k answer token ids, the public FRM's input "
+                             "(default: %(default)s)")
+    parser.add_argument("--layer", type=int, default=-1,
+                        help="hidden: which layer, -1 the last, 0 the embeddings (default: %(default)s)")
+    parser.add_argument("--pool", choices=POOLS, default="mean",
+                        help="hidden: mean over the answer, or its last token (default: %(default)s)")
     parser.add_argument("--store-dtype", choices=("float16", "float32"), default="float16",
-                        help="hidden: dtype on disk (token-ids and clip-text are float32)")
-    parser.add_argument("--k", type=int, default=3, help="token-ids: how many ids (padded with the pad id)")
-    parser.add_argument("--text-model", default="ViT-B-32", help="clip-text: open_clip model name")
-    parser.add_argument("--text-pretrained", default="openai", help="clip-text: open_clip tag, local file, or 'none'")
-    parser.add_argument("--shard", default="0/1", help="i/n: answer only every n-th name from the i-th (0-based)")
-    parser.add_argument("--batch-size", type=int, default=8)
+                        help="hidden: dtype on disk; token-ids and clip-text are float32 (default: %(default)s)")
+    parser.add_argument("--k", type=int, default=3,
+                        help="token-ids: how many ids, padded with the pad id (default: %(default)s)")
+    parser.add_argument("--text-model", default="ViT-B-32",
+                        help="clip-text: open_clip model name (default: %(default)s)")
+    parser.add_argument("--text-pretrained", default="openai",
+                        help="clip-text: open_clip tag, local file, or 'none' (default: %(default)s)")
+    parser.add_argument("--shard", default="0/1",
+                        help="i/n: answer only every n-th name from the i-th, 0-based (default: %(default)s: all)")
+    parser.add_argument("--batch-size", type=int, default=8, help="strips per generation call (default: %(default)s)")
     public = "with --features token-ids and --backend blip (the public MMCL script's), else"
     parser.add_argument("--num-beams", type=int,
                         help=f"beam search width, 1 = greedy (default: {PUBLIC_BLIP['num_beams']} {public} "

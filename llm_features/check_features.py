@@ -21,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stores", required=True, nargs="+", help="feature store folder(s)")
     parser.add_argument("--names", required=True, nargs="+", help="the split's names file(s), one name a line")
-    parser.add_argument("--kind", choices=("text", "rgb"), default="text")
+    parser.add_argument("--kind", choices=("text", "rgb"), default="text", help="store kind (default: %(default)s)")
     parser.add_argument("--combine", choices=COMBINE, default="concat",
-                        help="several stores: the width the trainer sees (mmcl.text_combine)")
+                        help="several stores: how the trainer joins them, as mmcl.text_combine (default: %(default)s)")
     args = parser.parse_args(argv)
     names = read_names(args.names)
     stores = open_feature_stores(args.stores if len(args.stores) > 1 else args.stores[0], args.kind, args.combine)

@@ -60,11 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--answers", required=True, nargs="+", help="answers .jsonl file(s)")
     parser.add_argument("--out", required=True, help="feature store folder to write")
-    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name")
-    parser.add_argument("--pretrained", default="openai", help="open_clip tag, local checkpoint file, or 'none'")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0, help="seeds random initialisation (--pretrained none)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name (default: %(default)s)")
+    parser.add_argument("--pretrained", default="openai",
+                        help="open_clip tag, local checkpoint file, or 'none' (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256, help="answers per forward pass (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random initialisation of --pretrained none (default: %(default)s)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device (default: cuda when available, else cpu)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if (out / "meta.json").exists():

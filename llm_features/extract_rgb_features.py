@@ -66,20 +66,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", required=True, help="folder of <name>.jpg strips")
     parser.add_argument("--names", required=True, nargs="+", help="names file(s), one sample name a line")
     parser.add_argument("--out", required=True, help="feature store folder to write")
-    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name")
-    parser.add_argument("--pretrained", default="openai", help="open_clip tag, local checkpoint file, or 'none'")
-    parser.add_argument("--image-size", type=int, default=None, help="override the encoder's input size")
+    parser.add_argument("--model", default="ViT-B-32", help="open_clip model name (default: %(default)s)")
+    parser.add_argument("--pretrained", default="openai",
+                        help="open_clip tag, local checkpoint file, or 'none' (default: %(default)s)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="override the encoder's input size (default: the model's own)")
     parser.add_argument("--layout", choices=tuple(LAYOUTS), default=DEFAULT_LAYOUT,
                         help="how a strip meets the encoder's square input: panels (each panel encoded, features "
                              "concatenated, panels x D wide), strip (squashed whole, D wide), letterbox (shrunk "
                              f"whole and padded, D wide); default {DEFAULT_LAYOUT}")
     parser.add_argument("--panels", type=int, default=DEFAULT_PANELS,
                         help=f"panels per strip, used by layout 'panels' (default {DEFAULT_PANELS})")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--seed", type=int, default=0, help="seeds random initialisation (--pretrained none)")
-    parser.add_argument("--float16", action="store_true", help="store features as float16 (half the disk)")
+    parser.add_argument("--batch-size", type=int, default=64, help="strips per forward pass (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="DataLoader processes reading the strips (default: %(default)s)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the random initialisation of --pretrained none (default: %(default)s)")
+    parser.add_argument("--float16", action="store_true",
+                        help="store features as float16, half the disk (default: float32)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if (out / "meta.json").exists():

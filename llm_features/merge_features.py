@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", required=True, nargs="+", help="the shards' run folders (or stores)")
     parser.add_argument("--out", required=True, help="merged run folder (or store, when the parts are stores)")
-    parser.add_argument("--names", nargs="+", help="names file(s) the merged stores must cover exactly")
+    parser.add_argument("--names", nargs="+",
+                        help="names file(s) the merged stores must cover exactly (default: no check)")
     args = parser.parse_args(argv)
     parts = [prompt_folders(Path(part)) for part in args.parts]
     for part, folders in zip(args.parts[1:], parts[1:]):

@@ -4,8 +4,9 @@ Parameter and buffer names and shapes are those of the public ``model/ctrgcn.py`
 with ``strict=True``; the maths is the same. The forward pass is reorganised for CPU speed (measured by
 ``bench.bench_backbone``): the per-subset 1x1 convolutions run as one over concatenated weights, the temporal
 means are taken before the embedding convolutions, ``alpha`` scales conv4's weights instead of its output,
-the subsets are aggregated by accumulated batched matrix products without copying the features, the four
-entry convolutions of the multi-scale TCN run as one, and 1x1 convolutions are batched matrix products.
+the subsets are aggregated by accumulated batched matrix products without copying the features, and the
+four entry convolutions of the multi-scale TCN run as one. On the CPU, 1x1 convolutions are batched matrix
+products and the temporal max-pool runs channels-last; on CUDA they are cuDNN's (``model.kernels``).
 The building blocks are shared with the TD-GCN and HD-GCN backbones (``model/tdgcn.py``, ``model/hdgcn.py``).
 """
 from __future__ import annotations
@@ -19,34 +20,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import InputError
-from engine.plugins import resolve
-from graph import ntu_rgb_d, ucla
+from graph.registry import build_graph
+from model import kernels
 from model.init import bn_init, classifier_init, init_convs_and_bns, init_temporal
 from model.precision import full_precision, wide, wide_dtype
-
-#: Graph classes accepted by name (the dotted names of the public configs, and our short names).
-GRAPHS: dict[str, type] = {
-    "graph.ntu_rgb_d.Graph": ntu_rgb_d.Graph,
-    "graph.ucla.Graph": ucla.Graph,
-    "ntu_rgb_d": ntu_rgb_d.Graph,
-    "ucla": ucla.Graph,
-}
 
 #: Builds the graph convolution of one unit from (in_channels, out_channels, adjacency (K, V, V), adaptive).
 GraphConvFactory = Callable[[int, int, np.ndarray, bool], nn.Module]
 
 
 def resolve_graph(graph: str | object, graph_args: Mapping[str, Any] | None = None, ndim: int = 3) -> np.ndarray:
-    """The (K, V, V) float32 adjacency of ``graph``: a name of :data:`GRAPHS`, the dotted path of a user's graph
-    class (built with ``graph_args``), or an object with an ``A``.
+    """The (K, V, V) float32 adjacency of ``graph``: a name of ``graph.registry.GRAPHS``, the dotted path of a
+    user's graph class (built with ``graph_args``), or an object with an ``A``.
 
     ``ndim=4`` accepts the (L, K, V, V) adjacency of a hierarchical graph object instead.
     """
     if isinstance(graph, str):
-        try:
-            graph = resolve(graph, GRAPHS, "model_args.graph")(**dict(graph_args or {}))
-        except (TypeError, ValueError) as error:
-            raise InputError(f"model_args.graph_args {dict(graph_args or {})!r}: {error}") from None
+        graph = build_graph(graph, graph_args)
     adjacency = np.asarray(getattr(graph, "A", None), dtype=np.float32)
     if adjacency.ndim != ndim or adjacency.shape[-1] != adjacency.shape[-2]:
         shape = "(K, V, V)" if ndim == 3 else "(L, K, V, V)"
@@ -68,10 +58,14 @@ def cat_conv_params(convs: Sequence[nn.Conv2d]) -> tuple[torch.Tensor, torch.Ten
 
 
 def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """1x1 convolution of ``x`` (N, C, T, V) with ``weight`` (O, C, 1, 1) as one batched matrix product.
+    """1x1 convolution of ``x`` (N, C, T, V) with ``weight`` (O, C, 1, 1).
 
-    On the CPU this runs forward and backward about twice as fast as oneDNN's convolution for these shapes.
+    The fused kernels (``model.kernels``) run it as one batched matrix product over the weight expanded along
+    N: on the CPU, forward and backward about twice as fast as oneDNN's convolution for these shapes. The
+    library kernels call ``F.conv2d``.
     """
+    if not kernels.fused(x):
+        return F.conv2d(x, weight, bias)
     n, c, t, v = x.shape
     out = torch.baddbmm(bias.view(1, -1, 1), weight.flatten(1).expand(n, -1, -1), x.reshape(n, c, t * v))
     return out.view(n, -1, t, v)
@@ -84,16 +78,21 @@ class Pointwise(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size=1, stride=(stride, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not kernels.fused(x):
+            return super().forward(x)
         return pointwise(x[:, :, :: self.stride[0]], self.weight, self.bias)
 
 
 class TemporalMaxPool(nn.MaxPool2d):
-    """Max pooling over 3 frames (temporal stride s), run in channels-last layout where oneDNN is much faster."""
+    """Max pooling over 3 frames (temporal stride s). The fused kernels (``model.kernels``) run it in
+    channels-last layout, where oneDNN is much faster; the library kernels in the input's own layout."""
 
     def __init__(self, stride: int = 1) -> None:
         super().__init__((3, 1), (stride, 1), (1, 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not kernels.fused(x):
+            return super().forward(x)
         return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
 
@@ -163,9 +162,9 @@ class CTRGraphConv(nn.Module):
         """Refined adjacency of each subset, TRANSPOSED: (N, C_out, V_source, V_target), times ``scale`` if given.
 
         Built transposed so that it is the contiguous right operand of the aggregation's matrix products.
-        ``alpha`` (and ``scale``) multiply the few weights of ``conv4`` rather than its large output; the bias
-        and the graph are added in place (faster than ``baddbmm``'s broadcast for these short products).
-        Computed in float32 (or wider) under autocast.
+        ``alpha`` (and ``scale``) multiply the few weights of ``conv4`` rather than its large output; the graph
+        is added in place, and so is the bias with the fused kernels (faster than ``baddbmm``'s broadcast for
+        these short products). Computed in float32 (or wider) under autocast.
         """
         with full_precision(x):
             first, second = self.embeddings(x)
@@ -175,11 +174,13 @@ class CTRGraphConv(nn.Module):
             graph = self.adjacency.transpose(1, 2).flatten(1)
             if scale is not None:
                 graph = graph * scale
-            return [
-                torch.bmm((sub.conv4.weight.flatten(1) * gain).expand(n, -1, -1), relation[i])
-                .add_((sub.conv4.bias * gain).unsqueeze(-1)).add_(graph[i]).view(n, -1, v, v)
-                for i, sub in enumerate(self.convs)
-            ]
+            if kernels.fused(x):
+                refined = [torch.bmm((sub.conv4.weight.flatten(1) * gain).expand(n, -1, -1), relation[i])
+                           .add_((sub.conv4.bias * gain).unsqueeze(-1)) for i, sub in enumerate(self.convs)]
+            else:
+                refined = [F.conv1d(relation[i], sub.conv4.weight.squeeze(-1) * gain, sub.conv4.bias * gain)
+                           for i, sub in enumerate(self.convs)]
+            return [part.add_(graph[i]).view(n, -1, v, v) for i, part in enumerate(refined)]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``conv3`` of every subset as one convolution, laid out (N, C_out, K, T, V).

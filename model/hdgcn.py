@@ -15,7 +15,10 @@ together. A 1x1 convolution's bias before a training-mode BatchNorm cancels, so 
 activations (only to the running means); in eval mode those BatchNorms are folded into the convolutions,
 and the subset branches' offsets are added to the per-layer maxima and weighted sums only. The attention's
 per-layer maxima and the layer-major copy for its weighted sum share one backward pass. Nothing is tied
-to a device.
+to a device: on the CPU the 1x1 convolutions are batched matrix products, elsewhere cuDNN's
+(``model.kernels``). Under autocast the k-nearest-neighbour inner products and the attention compute in float32
+(``model.precision``): they work on temporal means and maxima, so this costs little, and low-precision
+distances would pick other neighbours on near-ties.
 """
 from __future__ import annotations
 
@@ -34,8 +37,10 @@ from engine.errors import InputError
 from engine.plugins import resolve
 from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
 from graph.hierarchy import Groups, HierarchicalGraph
+from model import kernels
 from model.ctrgcn import GCNBackbone, cat_conv_params, pointwise
 from model.init import bn_init, init_convs_and_bns
+from model.precision import full_precision, wide
 
 #: Hierarchical graphs accepted by name (the dotted names of the public configs, and our short names).
 HIERARCHIES: dict[str, type[HierarchicalGraph]] = {
@@ -109,15 +114,18 @@ def folded_norm(norms: Sequence[nn.BatchNorm2d], shift: torch.Tensor) -> tuple[t
 def conv_norm(x: torch.Tensor, blocks: Sequence[nn.Sequential]) -> torch.Tensor:
     """The 1x1 convolutions and BatchNorms of the :func:`conv_bn` ``blocks`` on ``x`` (N, C, T, V), concatenated.
 
-    One matrix product for all blocks; in training mode the convolutions' biases are left to :func:`batch_norm`
+    One convolution for all blocks; in training mode the convolutions' biases are left to :func:`batch_norm`
     (they cancel), in eval mode the BatchNorms are folded into the convolutions.
     """
     n, c, t, v = x.shape
     weight, bias = cat_conv_params([block[0] for block in blocks])
     norms = [block[1] for block in blocks]
-    if norms[0].training:  # bmm over the expanded weight: ``weight @ x`` would fold N into a transposed copy of x
-        product = torch.bmm(weight.flatten(1).expand(n, -1, -1), x.reshape(n, c, t * v))
-        return batch_norm(product.view(n, -1, t, v), norms, shift=bias)
+    if norms[0].training:
+        if kernels.fused(x):  # bmm over the expanded weight: ``weight @ x`` would fold N into a copy of x
+            product = torch.bmm(weight.flatten(1).expand(n, -1, -1), x.reshape(n, c, t * v)).view(n, -1, t, v)
+        else:
+            product = F.conv2d(x, weight)
+        return batch_norm(product, norms, shift=bias)
     scale, offset = folded_norm(norms, bias)
     return pointwise(x, weight * scale.view(-1, 1, 1, 1), offset)
 
@@ -126,11 +134,13 @@ def nearest_neighbours(x: torch.Tensor, k: int) -> torch.Tensor:
     """Indices (..., V, k) of the ``k`` nodes nearest to each node of ``x`` (..., C, V) (itself included).
 
     The squared distance is formed as ``2 x_u·x_v - |x_u|² - |x_v|²``, as the public code does, so that
-    near-ties are broken the same way.
+    near-ties are broken the same way; in float32 (or wider) under autocast.
     """
-    inner = 2 * x.transpose(-1, -2) @ x
-    squares = x.pow(2).sum(-2, keepdim=True)
-    return (inner - squares - squares.transpose(-1, -2)).topk(k, dim=-1).indices
+    with full_precision(x):
+        x = wide(x)
+        inner = 2 * x.transpose(-1, -2) @ x
+        squares = x.pow(2).sum(-2, keepdim=True)
+        return (inner - squares - squares.transpose(-1, -2)).topk(k, dim=-1).indices
 
 
 class EdgeConv(nn.Module):
@@ -154,14 +164,19 @@ def edge_convs(modules: Sequence[EdgeConv], x: torch.Tensor) -> torch.Tensor:
     """EdgeConv ``modules[l]`` applied to ``x[:, l]`` for every l at once: (N, L, C, V) → (N, L, C, V).
 
     With ``W = [W_diff, W_centre]``, ``W (x_n − x_u; x_u) = W_diff x_n + (W_centre − W_diff) x_u``: the products
-    run on the V nodes and the k neighbours are gathered afterwards.
+    run on the V nodes and the k neighbours are gathered afterwards: batched matrix products with the fused
+    kernels, one grouped convolution (a group per EdgeConv) with the library ones (``model.kernels``).
     """
     n, count, c, v = x.shape
     k = modules[0].k
     weight = torch.stack([m.conv[0].weight.flatten(1) for m in modules])  # (L, C, 2C)
     w_diff, w_centre = weight[..., :c], weight[..., c:]
-    neighbour_part = w_diff @ x  # (N, L, C, V)
-    centre_part = (w_centre - w_diff) @ x
+    if kernels.fused(x):
+        neighbour_part = w_diff @ x  # (N, L, C, V)
+        centre_part = (w_centre - w_diff) @ x
+    else:
+        both = torch.cat((w_diff, w_centre - w_diff), dim=1).flatten(0, 1).unsqueeze(-1)  # (L·2C, C, 1)
+        neighbour_part, centre_part = F.conv1d(x.flatten(1, 2), both, groups=count).view(n, count, 2, c, v).unbind(2)
     index = nearest_neighbours(x, k).flatten(-2)  # (N, L, V*k)
     gathered = neighbour_part.gather(-1, index.unsqueeze(2).expand(-1, -1, c, -1)).view(n, count, c, v, k)
     y = (gathered + centre_part.unsqueeze(-1)).view(n, count * c, v, k)
@@ -199,7 +214,8 @@ class HierarchyAttention(nn.Module):
     """AHA: a sigmoid weight per channel and hierarchy layer from the layers' temporal maxima.
 
     Per layer, the down-projected maximum is averaged over the layer's joints; an EdgeConv (k=3) across the
-    layers and a 1x1 ``aggregate`` give the weights. Parameters as the public ``aha``.
+    layers and a 1x1 ``aggregate`` give the weights. Parameters as the public ``aha``. In float32 (or wider)
+    under autocast: it works on temporal maxima, so this costs little.
     """
 
     def __init__(self, channels: int, groups: Groups) -> None:
@@ -216,9 +232,10 @@ class HierarchyAttention(nn.Module):
 
     def forward(self, summary: torch.Tensor) -> torch.Tensor:
         """Weights (N, C, L) from the per-layer temporal maxima ``summary`` (N, C, L, V)."""
-        down = self.conv_down(summary)
-        sampled = (down * self.members).sum(-1) / self.counts  # mean over each layer's joints, (N, C/4, L)
-        return torch.sigmoid(self.aggregate(self.edge_conv(sampled)))
+        with full_precision(summary):
+            down = self.conv_down(wide(summary))
+            sampled = (down * self.members).sum(-1) / self.counts  # mean over each layer's joints, (N, C/4, L)
+            return torch.sigmoid(self.aggregate(self.edge_conv(sampled)))
 
 
 class HDGraphConv(nn.Module):
@@ -264,7 +281,10 @@ class HDGraphConv(nn.Module):
         if not self.training:
             scale, offset = folded_norm(norms, bias)
             weight, offset = weight * scale.view(-1, 1, 1, 1), offset.view(layers, -1)
-        mixed = weight.view(layers, subsets * inter, inter) @ down.flatten(3)  # (N, L, S·C', T·V)
+        if kernels.fused(down):
+            mixed = weight.view(layers, subsets * inter, inter) @ down.flatten(3)  # (N, L, S·C', T·V)
+        else:
+            mixed = F.conv2d(down.flatten(1, 2), weight, groups=layers)  # (N, L·S·C', T, V)
         graph = self.PA.transpose(-1, -2).unsqueeze(0)  # (1, L, S, V_in, V_out)
         spread = (mixed.view(n, layers, subsets, inter * t, v) @ graph).view(n, -1, t, v)
         if self.training:

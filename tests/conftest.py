@@ -1,10 +1,17 @@
-"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it; tiny VLMs and strips to ask them about."""
+"""Shared fixtures: a tiny prepared skeleton dataset and run configs over it; tiny VLMs and strips to ask them about.
+
+The suite runs on the CPU on every machine: the run configs say ``device: [cpu]``, and every test not marked
+``@pytest.mark.cuda`` sees no GPU (``torch.cuda`` reports none, and child processes get an empty
+``CUDA_VISIBLE_DEVICES``), so that code choosing CUDA when available picks the CPU and bit-exact results hold.
+Tests marked ``cuda`` see the GPU and are skipped on machines without one.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from feeders.prepared import write_prepared_split
@@ -46,7 +53,7 @@ def write_config(tmp_path: Path, dataset_dir: Path, **overrides) -> Path:
         "model_args": {"num_class": NUM_CLASS, "num_point": 25, "num_person": 2,
                        "graph": "graph.ntu_rgb_d.Graph", "base_channel": 8},
         "base_lr": 0.05, "step": [2], "warm_up_epoch": 1, "batch_size": 8, "test_batch_size": 5,
-        "num_epoch": 2, "eval_interval": 1, "num_worker": 0, "save_epoch": 1, "seed": 3, "device": [0],
+        "num_epoch": 2, "eval_interval": 1, "num_worker": 0, "save_epoch": 1, "seed": 3, "device": ["cpu"],
         "model_saved_name": "ignored",
     }
     config.update(overrides)
@@ -54,6 +61,26 @@ def write_config(tmp_path: Path, dataset_dir: Path, **overrides) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``cuda`` on a machine without a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def cpu_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide the GPUs from every test not marked ``cuda``, in this process and in the processes it starts."""
+    if request.node.get_closest_marker("cuda") is not None:
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from engine.runlog import RunLog
 from engine.schedule import build_optimizer
 from engine.trainer import build_model, train_one_epoch
 from feeders.feature_store import write_feature_store
-from feeders.prepared import write_prepared_split
+from feeders.prepared import write_meta, write_prepared_split
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted(p.relative_to(ROOT) for p in (ROOT / "config").glob("*/*.yaml") if p.parent.name != "demo")
@@ -45,6 +45,9 @@ def tiny_data(tmp_path_factory) -> dict[str, Path]:
     for split in ("train", "test"):
         write_prepared_split(root / "ntu", split, rng.standard_normal((2, 3, 40, 25, 2)).astype(np.float32),
                              [0, 1], names)
+        write_prepared_split(root / "coco", split, rng.standard_normal((2, 3, 40, 17, 2)).astype(np.float32),
+                             [0, 1], names)  # config/custom: pyskl's 2D COCO keypoints (x, y, score)
+    write_meta(root / "coco", "coco2d", 2, "coco", {"train": 2, "test": 2}, ("x", "y", "score"))
     ucla = root / "ucla"
     ucla.mkdir()
     for view in ("v01", "v03"):
@@ -75,7 +78,7 @@ def text_stores(path: Path, root: Path, suffix: str) -> tuple[str, int]:
 def resolve(path: Path, root: Path, work_dir: Path, text: str) -> dict[str, Any]:
     """Config ``path`` on the tiny data of its benchmark, reading the text store(s) ``text``."""
     ucla = path.parent.name == "ucla"
-    data = root / ("ucla" if ucla else "ntu")
+    data = root / ("ucla" if ucla else "coco" if path.parent.name == "custom" else "ntu")
     narrow = path.name.startswith(NARROW)
     return resolve_config([
         "--config", str(ROOT / path), "--work-dir", str(work_dir), "--batch-size", "2", "--num-worker", "0",

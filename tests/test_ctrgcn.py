@@ -1,16 +1,20 @@
-"""CTR-GCN backbone: shapes, public state-dict contract, equivalence with the straightforward reference."""
+"""CTR-GCN backbone: shapes, public state-dict contract, equivalence with the straightforward reference for both
+kernel sets (``model.kernels``)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from bench.reference_ctrgcn import Model as ReferenceModel
 from engine.errors import InputError
 from graph.ucla import Graph as UclaGraph
-from model.ctrgcn import Model
+from model import kernels
+from model.ctrgcn import Model, TemporalMaxPool
 from model.registry import BACKBONES, build_backbone
 from tools.complexity import main as complexity_main
 
@@ -18,6 +22,29 @@ UCLA = {"graph": "graph.ucla.Graph", "num_point": 20, "num_person": 1}
 
 #: Parameters whose gradient is mathematically zero: biases of convolutions feeding a training-mode BatchNorm.
 BN_FED_BIAS = re.compile(r"(tcn1\.branches\.\d\.0|tcn1\.branches\.[01]\.3\.conv|gcn1\.down\.0|residual\.conv)\.bias$")
+#: Runs a test once with each kernel set, whatever the device: the fused CPU ones and the library (CUDA) ones
+#: (the ids are not the bare kinds: tests/conftest.py skips tests with a "cuda" keyword on machines without one).
+BOTH_KERNELS = pytest.mark.parametrize("kind", kernels.KINDS, ids=[f"{kind}-kernels" for kind in kernels.KINDS])
+BF16 = {"device_type": "cpu", "dtype": torch.bfloat16}
+
+
+class DispatchLog(TorchDispatchMode):
+    """The aten operators run inside it, with the shape and strides of each one's first tensor argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, tuple[int, ...], tuple[int, ...]]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        first = args[0] if args and isinstance(args[0], torch.Tensor) else torch.empty(0)
+        self.calls.append((func, tuple(first.shape), first.stride()))
+        return func(*args, **(kwargs or {}))
+
+    def expanded_casts(self) -> list[tuple[int, ...]]:
+        """Shapes of the broadcast (stride-0) tensors that a dtype cast materialised, as autocast's cast of an
+        expanded weight does (one copy of the weight per sample)."""
+        return [shape for func, shape, strides in self.calls if func is torch.ops.aten._to_copy.default
+                and any(stride == 0 and size > 1 for size, stride in zip(shape, strides))]
 
 
 def perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -123,6 +150,34 @@ def test_non_adaptive_adjacency_is_a_non_persistent_buffer():
     assert model.l1.gcn1.A.dtype == torch.float64 and model.l1.gcn1.A.shape == (3, 25, 25)
 
 
+def assert_training_step_matches(ours: torch.nn.Module, reference: torch.nn.Module, x: torch.Tensor,
+                                 y: torch.Tensor) -> None:
+    """With each kernel set, a training step of ``ours`` gives the gradients and BatchNorm statistics of the same
+    step of ``reference`` (float64 models in the same state; ``ours`` is put back to it before each set)."""
+    start = {name: value.clone() for name, value in ours.state_dict().items()}
+    torch.nn.functional.cross_entropy(reference.train()(x), y).backward()
+    expected = dict(reference.named_parameters())
+    for kind in kernels.KINDS:
+        ours.load_state_dict(start, strict=True)
+        ours.zero_grad(set_to_none=True)
+        with kernels.use(kind):
+            torch.nn.functional.cross_entropy(ours.train()(x), y).backward()
+        for name, param in ours.named_parameters():
+            torch.testing.assert_close(param.grad, expected[name].grad, rtol=1e-7, atol=1e-12, msg=f"{kind}: {name}")
+        state = ours.state_dict()
+        for name, value in reference.state_dict().items():
+            torch.testing.assert_close(state[name], value, msg=f"{kind}: {name}")
+
+
+def assert_each_kernel_set_gives(model: torch.nn.Module, x: torch.Tensor, expected: torch.Tensor,
+                                 tolerance: float) -> None:
+    """``model(x)`` equals ``expected`` (to ``tolerance``, relative and absolute) with each kernel set."""
+    for kind in kernels.KINDS:
+        with kernels.use(kind):
+            torch.testing.assert_close(model(x), expected, rtol=tolerance, atol=tolerance,
+                                       msg=lambda text, kind=kind: f"{kind} kernels: {text}")
+
+
 @pytest.mark.parametrize("adaptive", [True, False])
 def test_eval_logits_match_reference_after_checkpoint_round_trip(adaptive, tmp_path):
     ours, reference = twin_models(adaptive=adaptive)
@@ -134,22 +189,62 @@ def test_eval_logits_match_reference_after_checkpoint_round_trip(adaptive, tmp_p
     reference.eval()
     with torch.no_grad():
         expected = reference(x)
-        torch.testing.assert_close(ours(x), expected, rtol=1e-5, atol=1e-5)
         assert expected.std() > 0.1
+        assert_each_kernel_set_gives(ours, x, expected, 1e-5)
 
 
 def test_train_gradients_match_reference():
     ours, reference = twin_models(dtype=torch.float64)
     x = torch.randn(3, 3, 16, 25, 2, dtype=torch.float64)
-    y = torch.tensor([1, 7, 59])
-    for model in (ours, reference):
-        model.train()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-    expected = dict(reference.named_parameters())
-    for name, param in ours.named_parameters():
-        torch.testing.assert_close(param.grad, expected[name].grad, rtol=1e-7, atol=1e-12, msg=name)
-    for name, buffer in ours.named_buffers():
-        torch.testing.assert_close(buffer, reference.get_buffer(name), msg=name)
+    assert_training_step_matches(ours, reference, x, torch.tensor([1, 7, 59]))
+
+
+@BOTH_KERNELS
+def test_autocast_casts_each_weight_once_with_the_library_kernels(kind):
+    """The library (CUDA) kernels cast the 1x1 convolutions' weights themselves under autocast; the fused CPU
+    kernels cast them expanded along the batch (the detector's positive control)."""
+    model = perturbed(Model(num_class=5, base_channel=16))
+    with kernels.use(kind), torch.autocast(**BF16), DispatchLog() as log:
+        logits = model(torch.randn(4, 3, 8, 25, 2))
+    assert logits.dtype == torch.float32
+    if kind == "cuda":
+        assert log.expanded_casts() == []
+    else:
+        assert (8, 16, 3) in log.expanded_casts()  # l1's conv3 weights of the 3 subsets, one copy per sequence
+    torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 3])).backward()
+    assert all(param.grad is not None for param in model.parameters())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("name", ["ctrgcn", "tdgcn", "hdgcn"])
+def test_on_a_gpu_the_device_picks_the_library_kernels_and_they_agree(name):
+    """On CUDA the library kernels run by default and give the fused kernels' float64 logits; under float16
+    autocast no weight is cast expanded."""
+    torch.manual_seed(0)
+    model = perturbed(build_backbone(name, {"num_class": 5, "base_channel": 16})).double().cuda().eval()
+    x = torch.randn(2, 3, 16, 25, 2, dtype=torch.float64, device="cuda")
+    with torch.no_grad():
+        with kernels.use("cpu"):
+            expected = model(x)
+        assert not kernels.fused(x)
+        torch.testing.assert_close(model(x), expected, rtol=1e-9, atol=1e-9)
+        with torch.autocast("cuda", dtype=torch.float16), DispatchLog() as log:
+            model.float()(x.float())
+    assert log.expanded_casts() == []
+
+
+def test_temporal_max_pool_layout_per_kernel_set():
+    """The fused kernels pool in channels-last layout (a copy there and back), the library ones in NCHW."""
+    pool, copy = torch.ops.aten.max_pool2d_with_indices.default, torch.ops.aten.clone.default
+    expected_ops = {"cpu": [copy, pool, copy], "cuda": [pool]}
+    x = torch.randn(2, 4, 9, 5)
+    outputs = {}
+    for kind in kernels.KINDS:
+        with kernels.use(kind), DispatchLog() as log:
+            outputs[kind] = TemporalMaxPool(stride=2)(x)
+        assert [func for func, _, _ in log.calls] == expected_ops[kind]
+        assert outputs[kind].is_contiguous() and outputs[kind].shape == (2, 4, 5, 5)
+    torch.testing.assert_close(outputs["cuda"], outputs["cpu"], rtol=0, atol=0)
 
 
 def test_every_parameter_receives_a_gradient():

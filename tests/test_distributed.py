@@ -1,6 +1,6 @@
 """DDP on the CPU: torchrun with two gloo processes trains, shards evaluation and gathers every sample; the two
-processes that ``--device cpu cpu`` spawns by itself (splitting each batch) train to the same weights; a failing
-rank is one line."""
+processes that ``--device cpu cpu`` spawns by itself (splitting each batch) train to the same weights and
+evaluate the model they save; a failing rank is one line."""
 from __future__ import annotations
 
 import json
@@ -49,6 +49,22 @@ def test_torchrun_and_spawned_processes_train_alike(tmp_path, make_config, datas
         torch.testing.assert_close(weights[1][name], weights[0][name], rtol=0, atol=0, msg=name)
     np.testing.assert_array_equal(np.load(spawned / "epoch1_test_score.npz")["scores"], scores["scores"])
     assert json.loads((spawned / "results.json").read_text())["last"] == results["last"]
+
+
+@pytest.mark.slow
+def test_every_rank_evaluates_the_model_that_is_saved(tmp_path, make_config):
+    # each rank's last steps update its own BatchNorm statistics; rank 0's are saved, and every rank must score
+    # its share of the test samples with those (rank 1 scores the odd ones)
+    config = make_config(tmp_path, num_epoch=1, test_batch_size=2)  # one test sample a batch in each process
+    result = _run([sys.executable, str(ROOT / "main_mmcl.py"), "--config", str(config), "--device", "cpu", "cpu"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    work, tested = tmp_path / "run", tmp_path / "tested"
+    result = _run([sys.executable, str(ROOT / "main_mmcl.py"), "--config", str(config), "--phase", "test",
+                   "--weights", str(work / "last.pt"), "--test-batch-size", "1", "--work-dir", str(tested)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    during, after = np.load(work / "epoch1_test_score.npz"), np.load(tested / "test_last_score.npz")
+    assert list(during["names"]) == list(after["names"])
+    np.testing.assert_array_equal(during["scores"], after["scores"])
 
 
 def test_a_failing_spawned_rank_is_one_line_and_writes_nothing(tmp_path, make_config, capsys):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import rng_state, set_rng_state
+from engine.checkpoint import resume_position, rng_state, set_rng_state
 from engine.config import resolve_config
 from engine.errors import InputError
 from engine.fileio import atomic_path
@@ -66,3 +66,16 @@ def test_rng_state_round_trip_through_a_weights_only_file(tmp_path):
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
     set_rng_state(torch.load(tmp_path / "rng.pt", weights_only=True))
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_a_position_inside_an_epoch_holds_only_for_the_same_batches():
+    state = {"epoch": 3, "batch": 5, "config": {"batch_size": 16}, "loader": {"batch_size": 8, "world_size": 2}}
+    assert resume_position(state, {"batch_size": 8, "world_size": 2}) == (5, None)
+    first, note = resume_position(state, {"batch_size": 16, "world_size": 1})
+    assert first == 0 and note == ("the checkpoint stopped after batch 5 of epoch 4, loading batches of 8 on 2 "
+                                   "process(es); this run loads batches of 16 on 1: the epoch restarts from its first "
+                                   "batch (its first 5 batches trained on again)")
+    assert resume_position({**state, "batch": 0}, {"batch_size": 16, "world_size": 1}) == (0, None)  # an epoch's end
+    older = {"epoch": 3, "batch": 5, "config": {"batch_size": 16}}  # saved before the record: its config's batch
+    assert resume_position(older, {"batch_size": 16, "world_size": 1}) == (5, None)
+    assert resume_position(older, {"batch_size": 8, "world_size": 1})[0] == 0

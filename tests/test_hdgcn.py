@@ -1,4 +1,5 @@
-"""HD-GCN backbone: hierarchical graphs, public state-dict contract, equivalence with the plain reference."""
+"""HD-GCN backbone: hierarchical graphs, public state-dict contract, equivalence with the plain reference for both
+kernel sets (``model.kernels``), float32 attention and neighbour choice under autocast."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +11,18 @@ import torch
 from bench.reference_hdgcn import Model as ReferenceModel
 from engine.errors import InputError
 from graph import ntu_rgb_d_hierarchy, ucla_hierarchy
-from model.hdgcn import Model
+from model import kernels
+from model.hdgcn import Model, nearest_neighbours
 from model.registry import build_backbone
-from tests.test_ctrgcn import calibrate, perturbed
+from tests.test_ctrgcn import (
+    BF16,
+    BOTH_KERNELS,
+    DispatchLog,
+    assert_each_kernel_set_gives,
+    assert_training_step_matches,
+    calibrate,
+    perturbed,
+)
 from tools.complexity import main as complexity_main
 
 UCLA = {"graph": "graph.ucla_hierarchy.Graph", "num_point": 20, "num_person": 1}
@@ -78,19 +88,11 @@ def twins(**kwargs) -> tuple[Model, ReferenceModel]:
 def test_logits_gradients_and_statistics_match_reference_in_float64(kwargs, shape):
     ours, reference = twins(**SMALL, **kwargs)
     x = torch.randn(shape, dtype=torch.float64)
-    y = torch.tensor([1, 6, 3])
-    for model in (ours, reference):
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-    expected = dict(reference.named_parameters())
-    for name, param in ours.named_parameters():
-        torch.testing.assert_close(param.grad, expected[name].grad, rtol=1e-7, atol=1e-12, msg=name)
-    state = ours.state_dict()
-    for name, buffer in reference.state_dict().items():
-        torch.testing.assert_close(state[name], buffer, msg=name)
+    assert_training_step_matches(ours, reference, x, torch.tensor([1, 6, 3]))
     ours.eval()
     reference.eval()
     with torch.no_grad():
-        torch.testing.assert_close(ours(x), reference(x), rtol=1e-9, atol=1e-9)
+        assert_each_kernel_set_gives(ours, x, reference(x), 1e-9)
 
 
 def test_checkpoint_round_trip_and_pooled_feature(tmp_path):
@@ -109,6 +111,40 @@ def test_checkpoint_round_trip_and_pooled_feature(tmp_path):
     torch.testing.assert_close(logits, target.fc(features))
 
 
+@BOTH_KERNELS
+def test_autocast_casts_each_weight_once_with_the_library_kernels(kind):
+    """Under autocast the library (CUDA) kernels cast the 1x1 convolutions' weights as they are, the fused CPU
+    kernels expanded along the batch (the detector's positive control), in training and evaluation."""
+    model = perturbed(Model(**SMALL))
+    x = torch.randn(2, 3, 8, 25, 2)
+    for mode in (model.train, model.eval):
+        mode()
+        with kernels.use(kind), torch.autocast(**BF16), DispatchLog() as log:
+            logits = model(x)
+        assert logits.dtype == torch.float32
+        assert (log.expanded_casts() == []) == (kind == "cuda"), log.expanded_casts()
+
+
+def test_attention_and_neighbour_choice_run_in_float32_under_autocast():
+    torch.manual_seed(0)
+    model = perturbed(Model(**SMALL))
+    attention = model.l2.gcn1.aha
+    seen = {}
+    attention.register_forward_hook(lambda module, inputs, output: seen.update(weights=output.dtype))
+    with torch.autocast(**BF16):
+        model(torch.randn(2, 3, 8, 25, 2))
+    assert seen["weights"] == torch.float32
+    summary = torch.randn(4, 16, 6, 25).bfloat16()  # (N, C, L, V): the layers' temporal maxima
+    with torch.autocast(**BF16):
+        weights = attention(summary)
+    assert weights.dtype == torch.float32  # the same bf16 input, weighted without autocast:
+    torch.testing.assert_close(weights, attention(summary.float()), rtol=1e-6, atol=1e-6)
+    nodes = torch.randn(64, 16, 25).bfloat16()  # (..., C, V): bf16 inner products would pick other neighbours
+    with torch.autocast(**BF16):
+        chosen = nearest_neighbours(nodes, 5)
+    assert torch.equal(chosen, nearest_neighbours(nodes.float(), 5))
+
+
 def test_every_parameter_receives_a_gradient():
     model = perturbed(Model(**SMALL))
     torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 12, 25, 2)), torch.tensor([0, 5])).backward()
@@ -124,7 +160,7 @@ def test_buffers_follow_the_module():
     assert model(torch.randn(1, 3, 8, 25, 2, dtype=torch.float64)).dtype == torch.float64
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.cuda
 def test_runs_on_cuda():
     model = Model(**SMALL).cuda()
     assert model(torch.randn(2, 3, 8, 25, 2, device="cuda")).device.type == "cuda"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -415,6 +416,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, capsys):
     for name, content in bad.items():
         (skeletons / f"{name}.skeleton").write_text(content)
     os.symlink(tmp_path / "nowhere.skeleton", skeletons / "S001C001P001R001A007.skeleton")
+    write_skeleton(skeletons / "S001C001P001R001A008.skeleton", nan_frames())
     (tmp_path / "missing.txt").write_text("")
     status = prepare_ntu.main(["--skeletons", str(skeletons), "--missing", str(tmp_path / "missing.txt"),
                                "--dataset", "ntu60", "--out", str(tmp_path / "out"), "--protocols", "xview",
@@ -422,15 +424,65 @@ def test_bad_files_are_reported_and_skipped(tmp_path, capsys):
     assert status == 0
     log = (tmp_path / "out" / "prepare_log.txt").read_text().splitlines()
     reasons = dict(line.split("\t") for line in log[1:])
-    assert sorted(reasons) == sorted(set(bad) | {"S001C001P001R001A007"})
+    assert log[0] == "# 7 skipped sample(s): name<TAB>reason"
+    assert list(reasons) == sorted(set(bad) | {"S001C001P001R001A007", "S001C001P001R001A008"})
     assert "file ends early" in reasons["S001C001P001R001A003"]
     assert "not a number" in reasons["S001C001P001R001A004"]
     assert "20 joints" in reasons["S001C001P001R001A005"]
     assert "no frame with a body" in reasons["S001C001P001R001A006"]
     assert "cannot read" in reasons["S001C001P001R001A007"]
     assert "SsssCcccPpppRrrrAaaa" in reasons["badname"]
+    assert reasons["S001C001P001R001A008"] == NAN_REASON.format(skeletons / "S001C001P001R001A008.skeleton")
     assert (tmp_path / "out" / "xview" / "test_names.txt").read_text().split() == good
-    assert "6 skipped" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert f"7 skipped (see {tmp_path / 'out' / 'prepare_log.txt'})" in out
+    assert [line for line in err.splitlines() if line.startswith("skipped ")] == [
+        f"skipped {name}: {reason}" for name, reason in reasons.items()
+    ]
+
+
+#: The reason ``nan_frames`` is skipped, for its file's path.
+NAN_REASON = ("{}: 3 non-finite coordinate(s) (NaN or infinite) in 2 frame(s) and 2 joint(s), first at frame 2, "
+              "joint 5")  # fmt: skip
+
+
+def nan_frames():
+    """Two bodies over 20 frames (frame 1 has none): a NaN joint 5 of body 2 in file frame 3, an overflowing
+    colour x of body 1's joint 5 and an infinite z of its joint 9 in file frame 12 (frames with a body: 2, 11)."""
+    frames = realistic_frames(np.random.default_rng(4), 20, 2)
+    frames[0] = []
+    frames[2][1].joints[4, 0] = np.nan
+    frames[11][0].colors[4, 0] = 1e39  # beyond float32
+    frames[11][0].joints[8, 2] = -np.inf
+    return frames
+
+
+def test_non_finite_sample_is_named_and_counted(tmp_path):
+    path = write_skeleton(tmp_path / f"{sample_name()}.skeleton", nan_frames())
+    with pytest.raises(InputError, match=f"^{re.escape(NAN_REASON.format(path))}$"):
+        prepare_ntu.prepare_sample(path)
+
+
+def test_all_bad_or_strict_writes_no_output(tmp_path, capsys):
+    skeletons = tmp_path / "sk"
+    skeletons.mkdir()
+    write_skeleton(skeletons / f"{sample_name(action=1)}.skeleton", nan_frames())
+    text = skeleton_text(realistic_frames(np.random.default_rng(2), 20, 1))
+    (skeletons / f"{sample_name(action=2)}.skeleton").write_text(text[: len(text) // 3])
+    (tmp_path / "missing.txt").write_text("")
+    args = ["--skeletons", str(skeletons), "--missing", str(tmp_path / "missing.txt"), "--dataset", "ntu60",
+            "--out", str(tmp_path / "out"), "--workers", "1"]  # fmt: skip
+    assert prepare_ntu.main(args) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("skipped", "error"))]
+    assert [line[:28] for line in err[:2]] == ["skipped S001C001P001R001A001", "skipped S001C001P001R001A002"]
+    assert re.fullmatch(r"error: no usable ntu60 sample in .*sk \(2 skipped, first S001C001P001R001A001: .*\)", err[2])
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [".cache"]  # the resumable cache only
+    write_dataset(skeletons, [sample_name(action=3)])
+    assert prepare_ntu.main([*args, "--strict"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: --strict: 2 skipped, first S001C001P001R001A001: ")
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [".cache"]
+    assert prepare_ntu.main(args) == 0
+    assert (tmp_path / "out" / "xsub" / "train_names.txt").read_text().split() == [sample_name(action=3)]
 
 
 def test_errors_are_one_line_and_leave_no_output(tmp_path, capsys):

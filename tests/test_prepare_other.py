@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -173,24 +174,70 @@ def test_zero_shot_set_is_evaluated_by_the_test_phase(tmp_path, capsys):
     assert f"top-5 {100 * top5:.2f}%" in capsys.readouterr().out
 
 
-def test_utd_mhad_bad_file(tmp_path):
+def corrupt_mat(path, key, cut):
+    """A compressed MATLAB file of ``key``, truncated at half its size (``cut``) or with 4 bytes inverted."""
+    scipy.io.savemat(path, {key: np.random.default_rng(9).normal(size=(20, 3, 30))}, do_compression=True)
+    content = bytearray(path.read_bytes())
+    middle = len(content) // 2
+    if cut:
+        del content[middle:]
+    else:
+        content[middle : middle + 4] = bytes(255 - byte for byte in content[middle : middle + 4])
+    path.write_bytes(bytes(content))
+
+
+def test_utd_mhad_corrupt_and_nan_files_among_good_ones(tmp_path, capsys):
+    folder = tmp_path / "utd"
+    write_utd(folder, np.random.default_rng(6))
+    corrupt_mat(folder / "a5_s1_t1_skeleton.mat", "d_skel", cut=True)
+    corrupt_mat(folder / "a5_s2_t1_skeleton.mat", "d_skel", cut=False)
+    skel = np.random.default_rng(7).normal(size=(20, 3, 5))
+    skel[[2, 7], 0, 3] = np.nan  # joints 3 and 8 of frame 4
+    scipy.io.savemat(folder / "a6_s1_t1_skeleton.mat", {"d_skel": skel})
+    scipy.io.savemat(folder / "a28_s1_t1_skeleton.mat", {"d_skel": np.ones((20, 3, 4))})
+    assert prepare_utd_mhad.main(["--skeletons", str(folder), "--out", str(tmp_path / "out")]) == 0
+    out, err = capsys.readouterr()
+    assert out.endswith(f"; 4 skipped (see {tmp_path / 'out' / 'prepare_log.txt'})\n")
+    assert open_split(tmp_path / "out", "test").names == ["a1_s2_t1", "a3_s1_t1", "a24_s3_t1", "a27_s1_t1"]
+    log = (tmp_path / "out" / "prepare_log.txt").read_text().splitlines()
+    reasons = dict(line.split("\t") for line in log[1:])
+    assert log[0].startswith("# 4 skipped") and list(reasons) == ["a28_s1_t1", "a5_s1_t1", "a5_s2_t1", "a6_s1_t1"]
+    assert reasons["a28_s1_t1"].endswith("a28_s1_t1_skeleton.mat: action 28 is outside 1..27")
+    for name in ("a5_s1_t1", "a5_s2_t1"):
+        assert re.fullmatch(rf".*{name}_skeleton\.mat: not a readable MATLAB file \(.+\)", reasons[name])
+    assert reasons["a6_s1_t1"] == (f"{folder / 'a6_s1_t1_skeleton.mat'}: 2 non-finite coordinate(s) (NaN or "
+                                   "infinite) in 1 frame(s) and 2 joint(s), first at frame 4, joint 3")  # fmt: skip
+    assert err.splitlines() == [f"skipped {name}: {reason}" for name, reason in reasons.items()]
+
+
+def test_utd_mhad_all_bad_or_strict_writes_nothing(tmp_path):
     (tmp_path / "utd").mkdir()
     scipy.io.savemat(tmp_path / "utd" / "a2_s1_t1_skeleton.mat", {"skel": np.zeros((20, 3, 4))})
-    with pytest.raises(InputError, match=r"a2_s1_t1_skeleton\.mat: no 'd_skel' variable"):
+    message = r"utd: no usable UTD-MHAD file \(1 skipped, first a2_s1_t1: .*a2_s1_t1_skeleton\.mat: no 'd_skel' variable\)"
+    with pytest.raises(InputError, match=message):
         prepare_utd_mhad.prepare(tmp_path / "utd", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    scipy.io.savemat(tmp_path / "utd" / "a1_s1_t1_skeleton.mat", {"d_skel": np.ones((20, 3, 4))})
+    with pytest.raises(InputError, match=r"^--strict: 1 skipped, first a2_s1_t1: .*no 'd_skel' variable$"):
+        prepare_utd_mhad.prepare(tmp_path / "utd", tmp_path / "out", strict=True)
+    assert not (tmp_path / "out").exists()
+    assert prepare_utd_mhad.prepare(tmp_path / "utd", tmp_path / "out")[0] == 1
 
 
 # --------------------------------------------------------------------------------------- NW-UCLA
-def test_ucla_prepared_matches_json_feeder(tmp_path):
-    rng = np.random.default_rng(4)
-    folder = tmp_path / "json"
+def write_ucla(folder, rng):
+    """Six NW-UCLA JSON files, four of views 1 and 2 (train), two of view 3 (test)."""
     folder.mkdir()
     for i, (action, view, label) in enumerate([(1, 1, 1), (2, 2, 2), (3, 3, 3), (12, 1, 10), (5, 3, 5), (8, 2, 7)]):
         name = f"a{action:02d}_s0{i}_e00_v{view:02d}"
         skeletons = rng.normal(size=(6 + 3 * i, 20, 3)).astype(np.float32)  # float32-exact values
         content = {"file_name": name, "skeletons": skeletons.tolist(), "label": label}
         (folder / f"{name}.json").write_text(json.dumps(content))
+
+
+def test_ucla_prepared_matches_json_feeder(tmp_path):
+    folder = tmp_path / "json"
+    write_ucla(folder, np.random.default_rng(4))
     assert prepare_ucla.main(["--json", str(folder), "--out", str(tmp_path / "prep")]) == 0
     meta = json.loads((tmp_path / "prep" / "meta.json").read_text())
     assert meta["splits"] == {"train": 4, "test": 2} and meta["graph"] == "ucla"
@@ -201,3 +248,44 @@ def test_ucla_prepared_matches_json_feeder(tmp_path):
         np.testing.assert_array_equal(prepared.label, from_json.label)
         for index in range(len(prepared)):
             np.testing.assert_array_equal(prepared[index][0], from_json[index][0])
+
+
+def test_ucla_corrupt_and_nan_files_among_good_ones(tmp_path, capsys):
+    folder = tmp_path / "json"
+    write_ucla(folder, np.random.default_rng(5))
+    good = (folder / "a01_s00_e00_v01.json").read_text()
+    (folder / "a01_s07_e00_v01.json").write_text(good[: len(good) // 2])  # truncated
+    (folder / "a02_s07_e00_v03.json").write_text(good.replace('"label": 1', '"label": 11'))  # a flipped digit
+    skeletons = np.random.default_rng(6).normal(size=(8, 20, 3))
+    skeletons[[1, 2, 6], 4, 1] = np.nan  # joint 5 of frames 2, 3, 7
+    skeletons[2, 9] = -np.inf  # joint 10 of frame 3
+    content = {"file_name": "a03_s08_e00_v02", "skeletons": skeletons.tolist(), "label": 3}
+    (folder / "a03_s08_e00_v02.json").write_text(json.dumps(content))  # NaN, -Infinity: Python's JSON
+    assert prepare_ucla.main(["--json", str(folder), "--out", str(tmp_path / "prep")]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"{tmp_path / 'prep'}: train 4, test 2; 3 skipped (see {tmp_path / 'prep' / 'prepare_log.txt'})\n"
+    meta = json.loads((tmp_path / "prep" / "meta.json").read_text())
+    assert meta["splits"] == {"train": 4, "test": 2}
+    assert "a03_s08_e00_v02" not in open_split(tmp_path / "prep", "train").names
+    log = (tmp_path / "prep" / "prepare_log.txt").read_text().splitlines()
+    reasons = dict(line.split("\t") for line in log[1:])
+    assert log[0].startswith("# 3 skipped") and list(reasons) == ["a01_s07_e00_v01", "a02_s07_e00_v03", "a03_s08_e00_v02"]
+    assert re.fullmatch(r".*a01_s07_e00_v01\.json: malformed JSON \(.+\)", reasons["a01_s07_e00_v01"])
+    assert reasons["a02_s07_e00_v03"].endswith("a02_s07_e00_v03.json: 'label' must be an integer in 1..10, got 11")
+    assert reasons["a03_s08_e00_v02"] == (f"{folder / 'a03_s08_e00_v02.json'}: 6 non-finite coordinate(s) (NaN or "
+                                          "infinite) in 3 frame(s) and 2 joint(s), first at frame 2, joint 5")  # fmt: skip
+    assert err.splitlines() == [f"skipped {name}: {reason}" for name, reason in reasons.items()]
+
+
+def test_ucla_empty_split_or_strict_writes_nothing(tmp_path):
+    folder = tmp_path / "json"
+    write_ucla(folder, np.random.default_rng(5))
+    for path in folder.glob("*_v03.json"):
+        path.write_text(path.read_text()[:-2])
+    with pytest.raises(InputError, match=r"json: no usable sample of split 'test' \(2 skipped, first a03_s02_e00_v03: "):
+        prepare_ucla.prepare(folder, tmp_path / "prep")
+    assert not (tmp_path / "prep").exists()
+    (folder / "a04_s09_e00_v03.json").write_text((folder / "a01_s00_e00_v01.json").read_text())
+    with pytest.raises(InputError, match=r"^--strict: 2 skipped, first a03_s02_e00_v03: .*malformed JSON"):
+        prepare_ucla.prepare(folder, tmp_path / "prep", strict=True)
+    assert not (tmp_path / "prep").exists()

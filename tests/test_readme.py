@@ -15,5 +15,5 @@ def test_ci_runs_the_readme_test_command():
 
 def test_readme_demo_command_names_a_real_module():
     readme = (ROOT / "README.md").read_text()
-    module = re.search(r"pip install -r requirements\.txt && python -m ([\w.]+)\n", readme).group(1)
+    module = re.search(r"pip install -c requirements-lock\.txt -r requirements\.txt && python -m ([\w.]+)\n", readme).group(1)
     assert (ROOT / Path(*module.split("."))).with_suffix(".py").is_file()

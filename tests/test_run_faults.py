@@ -18,10 +18,15 @@ import torch
 import main_mmcl
 from engine import checkpoint, data, objective
 from engine.checkpoint import load_training_checkpoint
+from engine.config import resolve_config
+from engine.distributed import Runtime, local_world_size
 from engine.errors import InputError
+from engine.guards import NonFiniteGuard
 from engine.interrupt import StopRequests
 from engine.runlog import RunLog
+from engine.schedule import build_optimizer, learning_rate, set_learning_rate
 from engine.seeding import WorkerSeeder
+from engine.trainer import build_model, grad_scaler, train_one_epoch
 from engine.workdir import create_train_dir
 from feeders.ntu import NTUFeeder
 from feeders.prepared import write_prepared_split
@@ -89,6 +94,41 @@ def test_workers_are_capped_at_cores_and_batches(monkeypatch):
     assert note == "data loading: 2 worker(s) instead of num_worker 8, capped at the 2 CPU cores"
     assert data.worker_note(config, 4) == "data loading: 1 worker(s) instead of num_worker 8, capped at the 1 batches"
     assert data.worker_note({"num_worker": 2, "batch_size": 4}, 400) is None
+    monkeypatch.setattr(data, "available_cpus", lambda: 8)  # shared by the processes of a run on one machine
+    assert data.worker_count(8, 100, local_processes=4) == 2 and data.worker_count(8, 100, local_processes=16) == 0
+    assert data.worker_note(config, 400, local_processes=4) == ("data loading: 2 worker(s) per process instead of "
+                                                                "num_worker 8, capped at the 8 CPU cores shared by 4 "
+                                                                "processes")
+
+
+def test_processes_on_this_machine(monkeypatch):
+    runtime = Runtime(torch.device("cpu"), rank=5, world_size=8)
+    assert local_world_size(runtime) == 8  # spawned by --device: all on this machine
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun, two machines
+    assert local_world_size(runtime) == 4
+
+
+def test_the_training_loader_keeps_its_workers_and_draws_each_epoch_s_samples(tmp_path, make_config):
+    config = resolve_config(["--config", str(make_config(tmp_path, num_worker=1))])  # random rotations each epoch
+    runtime = Runtime(torch.device("cpu"))
+    train_set = data.build_dataset(config, "train")
+    kept = data.train_loader(train_set, config, runtime)
+    assert kept.num_workers == 1 and kept.persistent_workers
+    epochs, generators = [], torch.get_rng_state()
+    for epoch, skip in ((0, 0), (1, 0), (1, 1)):
+        data.set_loader_epoch(kept, epoch, skip)
+        batches = list(kept)
+        # a new iterator draws the workers' seed from the loader's generator: the global ones are the training's
+        assert torch.equal(torch.get_rng_state(), generators)
+        fresh = list(data.train_loader(train_set, {**config, "num_worker": 0}, runtime, epoch, skip))
+        assert len(batches) == len(fresh) == 3 - skip
+        for batch, expected in zip(batches, fresh, strict=True):
+            for got, want in zip(batch, expected, strict=True):
+                torch.testing.assert_close(got, want, rtol=0, atol=0)
+        epochs.append(torch.cat([batch[0] for batch in batches]))
+    assert not torch.equal(epochs[0], epochs[1]) and torch.equal(epochs[1][8:], epochs[2])  # a resumed epoch: its tail
 
 
 def test_stop_requests_record_the_first_signal_and_a_second_stops_at_once():
@@ -159,6 +199,138 @@ def test_skip_nonfinite_skips_batches_with_a_log_line(tmp_path, make_config, mon
     assert "epoch 1, step 2: loss term 'loss_ce' is nan" in (tmp_path / "run" / "log.txt").read_text()
 
 
+def _reference_epoch(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, config: dict) -> None:
+    """The training loop as it skipped steps before the device-side guard: the loss read on the host each step,
+    a non-finite one skipping the backward pass and the optimizer step and putting the buffers back."""
+    buffers = list(model.buffers())
+    for batch, (skeletons, label, _) in enumerate(loader):
+        set_learning_rate(optimizer, learning_rate(0, config, batch, len(loader)))
+        saved = [buffer.clone() for buffer in buffers]
+        _, losses = model(skeletons.float(), label.long())
+        loss = sum(value.float().mean() for value in losses.values())
+        optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+            optimizer.step()
+        else:
+            with torch.no_grad():
+                for buffer, before in zip(buffers, saved, strict=True):
+                    buffer.copy_(before)
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "AdamW"])
+def test_a_step_skipped_on_the_device_leaves_everything_exactly_as_a_step_never_taken(tmp_path, make_config,
+                                                                                      monkeypatch, optimizer):
+    config = resolve_config(["--config", str(make_config(tmp_path, batch_size=4, skip_nonfinite=2,
+                                                         optimizer=optimizer))])  # 6 steps
+    runtime, ends = Runtime(torch.device("cpu")), {}
+    for loop in ("host", "device"):
+        torch.manual_seed(0)
+        train_set = data.build_dataset(config, "train")
+        model, train_set, _ = objective.build_objective(config, build_model(config, None), train_set)
+        step = build_optimizer(list(model.parameters()), config)
+        loader = data.train_loader(train_set, config, runtime)
+        with monkeypatch.context() as patch:
+            _nan_at_call(patch, {1, 4})  # the first step too: the optimizer has no state yet
+            if loop == "host":
+                _reference_epoch(model, loader, step, config)
+            else:
+                guard = NonFiniteGuard(2, RunLog(tmp_path, enabled=False), runtime, lambda: "")
+                train_one_epoch(model, loader, step, grad_scaler(config, runtime.device), config, runtime, 0, 0,
+                                RunLog(tmp_path, enabled=False), guard)
+                assert guard.skipped == 2
+        ends[loop] = model.state_dict(), step.state_dict()["state"]
+    (host_model, host_state), (device_model, device_state) = ends["host"], ends["device"]
+    for key, value in host_model.items():  # weights and BatchNorm statistics (counts included)
+        torch.testing.assert_close(device_model[key], value, rtol=0, atol=0, msg=key)
+    assert device_state.keys() == host_state.keys()
+    for index, state in host_state.items():  # momentum, or Adam's moments and step count
+        assert device_state[index].keys() == state.keys()
+        for name, value in state.items():
+            torch.testing.assert_close(device_state[index][name], value, rtol=0, atol=0, msg=f"{index}.{name}")
+
+
+def test_the_count_of_skipped_steps_survives_resume(tmp_path, make_config, monkeypatch, capsys):
+    config = make_config(tmp_path, num_epoch=1, skip_nonfinite=2)  # three steps an epoch
+    with monkeypatch.context() as patch:
+        _nan_at_call(patch, {2})
+        assert _run(["--config", config]) == 0
+    assert load_training_checkpoint(tmp_path / "run" / "last.pt")["skipped_nonfinite"] == 1
+    with monkeypatch.context() as patch:
+        _nan_at_call(patch, {1, 2})
+        assert _run(["--config", config, "--resume", "--num-epoch", "2"]) == 1
+    assert "epoch 2, step 4: loss term 'loss_ce' is nan (loss_ce=nan): batch skipped (2 of skip_nonfinite 2)" in (
+        tmp_path / "run" / "log.txt").read_text()
+    assert "epoch 2, step 5: loss term 'loss_ce' is nan" in _one_error_line(capsys, "stopped: ")
+
+
+def _stopped_mid_epoch(tmp_path: Path, make_config, monkeypatch, **settings) -> Path:
+    """A run of two 6-step epochs (batch 4) stopped by SIGTERM during its second step; its config."""
+    config = make_config(tmp_path, num_epoch=2, batch_size=4, eval_interval=10, **settings)
+    original, steps = torch.optim.SGD.step, []
+
+    def step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return original(self, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.optim.SGD, "step", step)
+        assert _run(["--config", config]) == 128 + signal.SIGTERM
+    state = load_training_checkpoint(tmp_path / "run" / "last.pt")
+    assert (state["epoch"], state["batch"], state["loader"]) == (0, 2, {"batch_size": 4, "world_size": 1})
+    return config
+
+
+@pytest.mark.parametrize("change", ["batch_size", "world_size"])
+def test_a_mid_epoch_resume_with_other_batches_restarts_the_epoch(tmp_path, make_config, monkeypatch, change):
+    config = _stopped_mid_epoch(tmp_path, make_config, monkeypatch)
+    last = tmp_path / "run" / "last.pt"
+    if change == "world_size":  # as if two processes had saved it
+        state = load_training_checkpoint(last)
+        checkpoint.save_checkpoint(last, {**state, "loader": {"batch_size": 4, "world_size": 2}})
+    assert _run(["--config", config, "--resume", *(["--batch-size", "8"] if change == "batch_size" else [])]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    saved, now = ("4 on 1", "8 on 1") if change == "batch_size" else ("4 on 2", "4 on 1")
+    assert (f"the checkpoint stopped after batch 2 of epoch 1, loading batches of {saved} process(es); this run "
+            f"loads batches of {now}: the epoch restarts from its first batch (its first 2 batches trained on "
+            "again)") in log
+    per_epoch = 3 if change == "batch_size" else 6
+    assert load_training_checkpoint(last)["step"] == 2 + 2 * per_epoch  # both epochs whole after the stop
+
+
+def test_a_mid_epoch_resume_maps_generator_states_of_other_gpus(tmp_path, make_config, monkeypatch):
+    config = _stopped_mid_epoch(tmp_path, make_config, monkeypatch)
+    last = tmp_path / "run" / "last.pt"
+    state = load_training_checkpoint(last)
+    cuda = [torch.zeros(16, dtype=torch.uint8)] * 2  # saved where two GPUs were visible
+    checkpoint.save_checkpoint(last, {**state, "rng": [{**state["rng"][0], "cuda": cuda}]})
+    assert _run(["--config", config, "--resume"]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert "resumed from" in log and ", batch 3 (step 2)" in log
+    assert ("random generators: the checkpoint holds the states of 2 CUDA device(s), this process sees 0: 0 "
+            "restored, the others as seeded") in log
+    assert load_training_checkpoint(last)["step"] == 12
+
+
+def test_resume_across_a_change_of_precision(tmp_path, make_config):
+    config = make_config(tmp_path, num_epoch=1)
+    assert _run(["--config", config]) == 0
+    last = tmp_path / "run" / "last.pt"
+    assert load_training_checkpoint(last)["scaler"] == {}  # float32: no loss scale
+    assert _run(["--config", config, "--resume", "--num-epoch", "2", "--amp", "float16"]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert ("amp: the checkpoint was saved with amp false, this run has float16; a fresh float16 loss scale starts "
+            "at 65536") in log
+    assert load_training_checkpoint(last)["scaler"]["scale"] > 0
+    assert _run(["--config", config, "--resume", "--num-epoch", "3", "--amp", "bfloat16"]) == 0
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert ("amp: the checkpoint was saved with amp float16, this run has bfloat16; the checkpoint's float16 loss "
+            "scale is not used") in log
+    assert load_training_checkpoint(last)["epoch"] == 3
+
+
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, make_config, monkeypatch, capsys):
     config = make_config(tmp_path, num_epoch=2)
     original, saves = torch.save, {"n": 0}
@@ -202,7 +374,9 @@ def test_a_full_or_unwritable_work_dir_is_refused_before_training(tmp_path, make
 
 @pytest.mark.slow
 def test_sigterm_mid_epoch_saves_a_checkpoint_that_resumes_to_the_same_weights(tmp_path, make_config, capsys):
-    settings = {"num_epoch": 3, "batch_size": 2, "eval_interval": 10, "test_batch_size": 12}
+    model_args = {"num_class": 3, "num_point": 25, "num_person": 2, "graph": "graph.ntu_rgb_d.Graph", "base_channel": 8,
+                  "drop_out": 0.5}  # dropout draws from the global generators, which are restored mid-epoch
+    settings = {"num_epoch": 3, "batch_size": 2, "eval_interval": 10, "test_batch_size": 12, "model_args": model_args}
     straight = make_config(tmp_path / "a", **settings)
     assert _run(["--config", straight]) == 0
     interrupted = make_config(tmp_path / "b", **settings, num_worker=1)  # the order does not depend on workers

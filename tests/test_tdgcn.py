@@ -1,5 +1,5 @@
 """TD-GCN backbone: shapes, gradients, both embedding variants, public key names, graph-conv maths, equivalence
-with the public-structure reference."""
+with the public-structure reference for both kernel sets (``model.kernels``)."""
 from __future__ import annotations
 
 import pytest
@@ -7,9 +7,17 @@ import torch
 
 from bench.reference_tdgcn import Model as ReferenceModel
 from graph.ntu_rgb_d import Graph
-from model import ctrgcn
+from model import ctrgcn, kernels
 from model.tdgcn import Model, TDGraphConv
-from tests.test_ctrgcn import calibrate, perturbed
+from tests.test_ctrgcn import (
+    BF16,
+    BOTH_KERNELS,
+    DispatchLog,
+    assert_each_kernel_set_gives,
+    assert_training_step_matches,
+    calibrate,
+    perturbed,
+)
 
 UCLA = {"graph": "graph.ucla.Graph", "num_point": 20, "num_person": 1}
 
@@ -40,9 +48,10 @@ def test_output_shapes(kwargs, shape, second_embedding):
     assert torch.isfinite(logits).all()
 
 
+@BOTH_KERNELS
 @pytest.mark.parametrize("adaptive", [True, False])
 @pytest.mark.parametrize("in_channels, out_channels", [(3, 16), (16, 16)])
-def test_graph_conv_matches_the_direct_formula(in_channels, out_channels, adaptive):
+def test_graph_conv_matches_the_direct_formula(in_channels, out_channels, adaptive, kind):
     torch.manual_seed(0)
     conv = TDGraphConv(in_channels, out_channels, Graph().A, adaptive=adaptive).double()
     with torch.no_grad():
@@ -51,7 +60,8 @@ def test_graph_conv_matches_the_direct_formula(in_channels, out_channels, adapti
         conv.gamma.fill_(0.3)
         conv.bn.weight.fill_(1.0)
     x = torch.randn(3, in_channels, 10, 25, dtype=torch.float64)
-    torch.testing.assert_close(conv(x), direct_td_graph_conv(conv, x))
+    with kernels.use(kind):
+        torch.testing.assert_close(conv(x), direct_td_graph_conv(conv, x))
 
 
 def test_public_key_names():
@@ -110,23 +120,26 @@ def test_loads_its_own_checkpoint_strictly(tmp_path):
 
 
 def test_matches_the_public_structure_reference_in_float64():
-    """Logits, gradients and BatchNorm statistics of a training step, then evaluation logits, equal those of the
-    subset-by-subset reference written as the public code is."""
+    """With each kernel set, gradients and BatchNorm statistics of a training step, then evaluation logits, equal
+    those of the subset-by-subset reference written as the public code is."""
     torch.manual_seed(0)
     reference = perturbed(ReferenceModel(num_class=60)).double()
     ours = Model(num_class=60).double()
     ours.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(3, 3, 16, 25, 2, dtype=torch.float64)
-    for model in (ours, reference):
-        torch.nn.functional.cross_entropy(model.train()(x), torch.tensor([1, 7, 59])).backward()
-    expected = dict(reference.named_parameters())
-    for name, param in ours.named_parameters():
-        torch.testing.assert_close(param.grad, expected[name].grad, rtol=1e-7, atol=1e-12, msg=name)
-    for name, buffer in ours.named_buffers():
-        torch.testing.assert_close(buffer, reference.get_buffer(name), msg=name)
+    assert_training_step_matches(ours, reference, x, torch.tensor([1, 7, 59]))
     calibrate(reference, x)
     ours.load_state_dict(reference.state_dict(), strict=True)
     with torch.no_grad():
         expected_logits = reference.eval()(x)
-        torch.testing.assert_close(ours.eval()(x), expected_logits, rtol=1e-9, atol=1e-9)
+        assert_each_kernel_set_gives(ours.eval(), x, expected_logits, 1e-9)
     assert expected_logits.std() > 0.1
+
+
+def test_library_kernels_cast_no_expanded_weight_under_autocast():
+    """The library (CUDA) kernels' weights are cast as they are under autocast (the fused CPU kernels cast
+    them expanded: tests/test_ctrgcn.py's control)."""
+    model = perturbed(Model(num_class=4, base_channel=8, second_embedding=True))
+    with kernels.use("cuda"), torch.autocast(**BF16), DispatchLog() as log:
+        logits = model(torch.randn(2, 3, 8, 25, 2))
+    assert log.expanded_casts() == [] and logits.dtype == torch.float32

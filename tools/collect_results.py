@@ -125,8 +125,9 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="work_dirs (or folders of them)")
-    parser.add_argument("--csv", type=Path, help="also write one line per run to this CSV file")
-    parser.add_argument("--markdown", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--csv", type=Path, help="also write one line per run to this CSV file (default: no CSV)")
+    parser.add_argument("--markdown", type=Path,
+                        help="also write the table to this Markdown file (default: printed only)")
     args = parser.parse_args(argv)
     costs: dict[str, tuple[int, float]] = {}
     rows = [read_run(run, costs) for run in find_runs(args.paths)]

@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="the model's YAML config (default: the one stored in --weights)")
     parser.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (default: refuse)")
     args, overrides = parser.parse_known_args(argv)
     if args.out.exists() and not args.overwrite:
         raise InputError(f"{args.out} exists: pass --overwrite to replace it")

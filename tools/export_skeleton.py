@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", required=True, help="our training checkpoint or a public MMCL one")
     parser.add_argument("--out", required=True, help="where to write the skeleton-only weights")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file (default: refuse)")
     args = parser.parse_args(argv)
     count = export_skeleton(args.checkpoint, args.out, args.overwrite)
     size = Path(args.out).stat().st_size / 2**20

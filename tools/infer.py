@@ -29,7 +29,7 @@ import yaml
 from engine.checkpoint import CHECKPOINT_FORMAT, extract_state_dict, load_state, read_torch_file
 from engine.config import DEFAULTS, resolve_config
 from engine.data import build_dataset
-from engine.distributed import setup_runtime, teardown_runtime
+from engine.distributed import setup_runtime, teardown_runtime, visible_devices
 from engine.errors import InputError, command
 from engine.fileio import write_text_atomic
 from engine.trainer import build_model, predict, wrap_for_devices
@@ -88,7 +88,7 @@ def infer(config: dict[str, Any], weights_content: Any, weights: str, names: lis
     """Logits (N, K) of the samples, scored by the config's test feeder and backbone."""
     if config["feeder"] not in ("ntu", "feeders.feeder_ntu.Feeder"):
         raise InputError(f"feeder {config['feeder']!r}: inference on .skeleton files needs an NTU-layout model")
-    runtime = setup_runtime(config["device"])
+    runtime = setup_runtime(*visible_devices(config["device"], config["device_on_command_line"]))
     try:
         with tempfile.TemporaryDirectory(prefix="mmcl-infer-") as folder:
             write_prepared_split(folder, SPLIT, stack(samples), np.zeros(len(names), np.int64), names)
@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skeletons", nargs="+", required=True, help="NTU RGB+D .skeleton files")
     parser.add_argument("--config", help="the model's YAML config (default: the one stored in --weights)")
     parser.add_argument("--topk", type=int, default=5, help="actions to show per file (default 5)")
-    parser.add_argument("--out", type=Path, help="also write the predictions as JSON lines to this file")
+    parser.add_argument("--out", type=Path,
+                        help="also write the predictions as JSON lines to this file (default: printed only)")
     args, overrides = parser.parse_known_args(argv)
     if args.topk < 1:
         raise InputError(f"--topk must be at least 1, got {args.topk}")

@@ -26,19 +26,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tools.make_demo_data",
         description=__doc__.splitlines()[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--seed", type=int, default=default["seed"], help="random seed")
-    parser.add_argument("--train-per-class", type=int, default=default["num_train_per_class"], help="train samples per class")
-    parser.add_argument("--test-per-class", type=int, default=default["num_test_per_class"], help="test samples per class")
+    parser.add_argument("--seed", type=int, default=default["seed"], help="random seed (default: %(default)s)")
+    parser.add_argument("--train-per-class", type=int, default=default["num_train_per_class"],
+                        help="train samples per class (default: %(default)s)")
+    parser.add_argument("--test-per-class", type=int, default=default["num_test_per_class"],
+                        help="test samples per class (default: %(default)s)")
     parser.add_argument("--val-per-class", type=int, default=default["num_val_per_class"],
-                        help="validation samples per class (for choosing settings)")
-    parser.add_argument("--max-frames", type=int, default=default["max_frames"], help="frames per row")
-    parser.add_argument("--panels", type=int, default=default["strip_panels"], help="panels per temporal RGB strip")
-    parser.add_argument("--panel-size", type=int, default=default["panel_size"], help="panel side in pixels")
-    parser.add_argument("--no-rgb", action="store_true", help="skip the RGB strips")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty folder that differs")
+                        help="validation samples per class, for choosing settings (default: %(default)s)")
+    parser.add_argument("--max-frames", type=int, default=default["max_frames"],
+                        help="frames per row (default: %(default)s)")
+    parser.add_argument("--panels", type=int, default=default["strip_panels"],
+                        help="panels per temporal RGB strip (default: %(default)s)")
+    parser.add_argument("--panel-size", type=int, default=default["panel_size"],
+                        help="panel side in pixels (default: %(default)s)")
+    parser.add_argument("--no-rgb", action="store_true", help="skip the RGB strips (default: drawn)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty folder that differs (default: refuse)")
     return parser
 
 

@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="train", help="split to hold a part out of (default: train)")
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the split to hold out (default 0.1)")
     parser.add_argument(
-        "--by", choices=("subject", "sample"), default="subject", help="hold out whole subjects or samples"
+        "--by", choices=("subject", "sample"), default="subject",
+        help="hold out whole subjects or single samples (default: subject)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random choice (default 0)")
     parser.add_argument("--out", type=Path, required=True, help="names file to write")

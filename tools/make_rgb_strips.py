@@ -259,12 +259,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="folder of the strips (<name>.jpg)")
     parser.add_argument("--panels", type=int, default=5, help="crops per strip (default 5)")
     parser.add_argument("--size", type=int, default=224, help="side of each square crop in pixels (default 224)")
-    parser.add_argument("--margin", type=float, default=0.1, help="box growth per side, fraction of its size")
+    parser.add_argument("--margin", type=float, default=0.1,
+                        help="box growth per side, a fraction of its size (default 0.1)")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     parser.add_argument(
         "--detector-weights",
         default=None,
-        help="local fasterrcnn_resnet50_fpn state dict: detect persons instead of using joints",
+        help="local fasterrcnn_resnet50_fpn state dict: detect persons instead of using joints (default: none: boxes "
+        "around the colour-space or projected joints)",
     )
     parser.add_argument(
         "--detector-size",

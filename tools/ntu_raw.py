@@ -87,7 +87,8 @@ def _parse_fast(raw: bytes, name: str, source: str) -> RawSkeleton:
 def _raw_skeleton(name: str, num_frames: int, values: np.ndarray, frame_of: list[int], ids: list[bytes]
                   ) -> RawSkeleton:
     """Group the kept numbers (one row of 25 x 5 per body occurrence) into bodies by id."""
-    values = values.astype(np.float32).reshape(len(ids), NUM_JOINTS, len(KEPT_FIELDS))
+    with np.errstate(over="ignore"):  # beyond float32: infinite, refused by prepare_ntu's finiteness check
+        values = values.astype(np.float32).reshape(len(ids), NUM_JOINTS, len(KEPT_FIELDS))
     frame_of = np.asarray(frame_of, dtype=np.int64)
     occurrences: dict[bytes, list[int]] = {}
     for k, body_id in enumerate(ids):

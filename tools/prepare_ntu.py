@@ -1,14 +1,15 @@
 """Command: NTU RGB+D raw ``.skeleton`` files -> our prepared format (and, with --npz, CTR-GCN npz files).
 
     python -m tools.prepare_ntu --skeletons DIR [DIR ...] --missing FILE --dataset ntu60|ntu120 --out OUT
-                                [--protocols xsub xview] [--npz] [--workers N]
+                                [--protocols xsub xview] [--npz] [--workers N] [--strict]
 
 Stage 1 parses, denoises and centres every file in a process pool. Files are grouped by setup, camera
 and performer; each group's result is saved atomically to ``OUT/.cache`` as soon as it is done, under a
 name that fingerprints its files (names, sizes, mtimes), so a killed run resumes where it stopped.
 Stage 2 streams the cached samples, one at a time, into ``OUT/<protocol>/{train,test}_{data,color,label,
-names}`` and ``meta.json`` (plus ``OUT/NTU60_CS.npz`` etc. with --npz). Bad files are listed with their
-reason in ``OUT/prepare_log.txt`` and skipped.
+names}`` and ``meta.json`` (plus ``OUT/NTU60_CS.npz`` etc. with --npz). Bad files (unreadable, corrupt,
+misnamed, or with non-finite coordinates) are skipped, each printed with its reason and listed in
+``OUT/prepare_log.txt`` (tools/sample_checks.py); with --strict any of them stops the run instead.
 """
 from __future__ import annotations
 
@@ -41,10 +42,11 @@ from tools.ntu_layout import (
     split_rows,
     write_ctrgcn_npz,
 )
-from tools.ntu_raw import NUM_JOINTS, parse_skeleton
+from tools.ntu_raw import NUM_JOINTS, RawSkeleton, parse_skeleton
+from tools.sample_checks import STRICT_HELP, check_finite, check_skips, read_or_skip, skip_note, write_skip_log
 
-CACHE_VERSION = "ntu-v1"
-LOG_NAME = "prepare_log.txt"
+#: Bumped when what a cached group holds changes (v2: samples with non-finite coordinates are skipped).
+CACHE_VERSION = "ntu-v2"
 SUFFIX = ".skeleton"
 
 
@@ -73,10 +75,18 @@ class Summary:
 
 
 def prepare_sample(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Parse, denoise and centre one file: joints (T, 75 A) and colours (T, A, 25, 2), A = 1 or 2 actors."""
+    """Parse, check, denoise and centre one file: joints (T, 75 A) and colours (T, A, 25, 2), A = 1 or 2 actors."""
     raw = parse_skeleton(path)
+    check_raw_finite(raw, str(path))
     actors = denoise(raw)
     return centre(actors.joints, raw.name), actors.colors[:, : actors.num_actors]
+
+
+def check_raw_finite(raw: RawSkeleton, source: str) -> None:
+    """An ``InputError`` if a body's joints or colour pixels hold a NaN or infinite value (frames counted
+    among the frames with a body)."""
+    coords = np.concatenate([np.concatenate((body.joints, body.colors), axis=2) for body in raw.bodies])
+    check_finite(source, coords, frames=np.concatenate([body.frames for body in raw.bodies]))
 
 
 # ------------------------------------------------------------------------------------ inputs and plan
@@ -127,10 +137,8 @@ def plan_chunks(files: dict[str, Path], cache_dir: Path, summary: Summary) -> li
     groups: dict[str, list[tuple[str, Path]]] = {}
     digests = {}
     for name in sorted(files):
-        try:
-            stat = files[name].stat()
-        except OSError as error:
-            summary.failed[name] = f"{files[name]}: cannot read ({error.strerror})"
+        stat = read_or_skip(Path.stat, name, files[name], summary.failed)
+        if stat is None:
             continue
         groups.setdefault(name[:12], []).append((name, files[name]))
         digest = digests.setdefault(name[:12], hashlib.sha1(CACHE_VERSION.encode()))
@@ -157,12 +165,9 @@ def process_chunk(chunk: Chunk) -> int:
     samples: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     failed: dict[str, str] = {}
     for name, path in zip(chunk.names, chunk.paths):
-        try:
-            samples[name] = prepare_sample(path)
-        except InputError as error:
-            failed[name] = str(error)
-        except OSError as error:
-            failed[name] = f"{path}: cannot read ({error.strerror})"
+        sample = read_or_skip(prepare_sample, name, path, failed)
+        if sample is not None:
+            samples[name] = sample
     empty = [np.zeros(0, dtype=np.float32)]
     with atomic_path(chunk.cache, suffix=".npz") as tmp:
         np.savez(
@@ -292,13 +297,6 @@ def write_protocol(out: Path, spec: Dataset, protocol: str, manifest: Manifest, 
     return sizes
 
 
-def write_log(path: Path, summary: Summary) -> None:
-    """Write the skipped samples with their reasons, one per line, sorted by name."""
-    lines = [f"# {len(summary.failed)} skipped sample(s): name<TAB>reason\n"]
-    lines += [f"{name}\t{summary.failed[name]}\n" for name in sorted(summary.failed)]
-    write_text_atomic(path, "".join(lines))
-
-
 # --------------------------------------------------------------------------------------------- driver
 def prepare(
     skeletons: Sequence[str | os.PathLike],
@@ -308,8 +306,10 @@ def prepare(
     protocols: Sequence[str] | None = None,
     npz: bool = False,
     workers: int = 1,
+    strict: bool = False,
 ) -> Summary:
-    """Run the whole preparation (see the module docstring) and return its summary."""
+    """Run the whole preparation (see the module docstring) and return its summary; nothing usable, or with
+    ``strict`` any skipped file, is an ``InputError`` raised before any output (the cache aside) is written."""
     spec = DATASETS[dataset]
     protocols = list(protocols or spec.protocols)
     unknown = [protocol for protocol in protocols if protocol not in spec.protocols]
@@ -317,6 +317,9 @@ def prepare(
         raise InputError(f"protocol {unknown[0]!r} is not defined for {dataset} (use {', '.join(spec.protocols)})")
     summary = Summary()
     files = select_files(find_skeletons(skeletons), read_missing(missing), spec, summary)
+    nothing = f"no usable {dataset} sample in {', '.join(map(str, skeletons))}"
+    if not files:  # stop before the cache is made (check_skips raises)
+        check_skips(summary.failed, strict, empty=nothing)
     out = Path(out)
     cache_dir = out / ".cache" / CACHE_VERSION
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -325,9 +328,8 @@ def prepare(
     summary.parsed = run_stage1(chunks, workers)
     summary.resumed = sum(len(chunk.names) for chunk in chunks) - summary.parsed
     manifest = read_manifest(chunks, summary)
-    write_log(out / LOG_NAME, summary)
-    if not manifest.names:
-        raise InputError(f"no usable {dataset} sample in {', '.join(map(str, skeletons))}")
+    check_skips(summary.failed, strict, empty=None if manifest.names else nothing)
+    write_skip_log(out, summary.failed)
     summary.frames = max(MIN_FRAMES, int(manifest.frames.max()))
     for protocol in protocols:
         summary.splits[protocol] = write_protocol(out, spec, protocol, manifest, summary.frames, npz)
@@ -343,11 +345,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.prepare_ntu", description=__doc__.splitlines()[0])
     parser.add_argument("--skeletons", nargs="+", required=True, metavar="DIR", help="folders of .skeleton files")
     parser.add_argument("--missing", required=True, metavar="FILE", help="NTU list of samples with missing skeletons")
-    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
+    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS),
+                        help="NTU RGB+D 60 or 120: its classes, protocols and splits")
     parser.add_argument("--out", required=True, metavar="OUT", help="output folder")
-    parser.add_argument("--protocols", nargs="+", metavar="P", help="default: all of the dataset's protocols")
+    parser.add_argument("--protocols", nargs="+", metavar="P",
+                        help="protocols to write, e.g. xsub (default: all of the dataset's)")
     parser.add_argument("--npz", action="store_true", help="also write the CTR-GCN npz files")
-    parser.add_argument("--workers", type=int, default=default_workers(), help="processes (default: all cores)")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="processes (default: %(default)s, the cores this process may use)")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     return parser.parse_args(argv)
 
 
@@ -355,10 +361,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     args = parse_args(argv)
-    summary = prepare(args.skeletons, args.missing, args.dataset, args.out, args.protocols, args.npz, args.workers)
+    summary = prepare(
+        args.skeletons, args.missing, args.dataset, args.out, args.protocols, args.npz, args.workers, args.strict
+    )
     print(f"{summary.found} files found: {summary.excluded} in the missing list, {summary.ignored} outside "
           f"{args.dataset}; {summary.parsed} parsed, {summary.resumed} taken from the cache")  # fmt: skip
-    print(f"{len(summary.failed)} skipped (see {Path(args.out) / LOG_NAME}); padded to {summary.frames} frames")
+    print(f"{skip_note(args.out, summary.failed)}; padded to {summary.frames} frames")
     for protocol, sizes in summary.splits.items():
         print(f"{protocol}: " + ", ".join(f"{split} {size}" for split, size in sizes.items()))
     return 0

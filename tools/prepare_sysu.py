@@ -1,7 +1,7 @@
 """Command: SYSU 3D HOI skeletons -> our prepared format in the NTU 25-joint layout (test split).
 
     python -m tools.prepare_sysu --skeletons SYSU3DAction --out OUT [--zero-shot [--class-map MAP.json]]
-                                 [--joint-order sdk|utd] [--format release|npy]
+                                 [--joint-order sdk|utd] [--format release|npy] [--strict]
 
 Input (``--format release``, the default) is the extracted release: one folder per subject, named after
 the person (e.g. ``BoTong``), holding one folder ``video<A>`` per action A = 1..12, whose ``sklWorld.mat``
@@ -18,6 +18,10 @@ Samples are mapped to NTU joints and centred as for UTD-MHAD (tools/kinect_v1.py
 ``action - 1``, or with ``--zero-shot`` only the actions of the class map, labelled with their NTU120
 class. The default map is a candidate from docs/method.md §7, not published by the paper: drinking -> 0,
 calling phone -> 27, playing phone -> 28.
+
+Unusable samples (a ``video<A>`` folder without ``sklWorld.mat``, an action outside 1..12, an unreadable or
+corrupt file, a wrong shape, non-finite coordinates) are skipped and listed in ``OUT/prepare_log.txt``, or
+stop the run with --strict (tools/sample_checks.py).
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from engine.errors import InputError, command
 from feeders.skeleton_store import load_npy
 from tools.kinect_v1 import JOINT_ORDERS, NUM_KINECT_JOINTS, SPLIT, write_ntu_test_split
 from tools.matfile import read_mat_variable
+from tools.sample_checks import STRICT_HELP, check_finite, check_skips, read_or_skip, skip_note, write_skip_log
 
 #: SYSU 3D HOI actions, action number (``video<A>``) = position + 1 (order of public SYSU class-name lists).
 ACTIONS = (
@@ -50,6 +55,8 @@ SKELETON_FILE = "sklWorld.mat"
 KEY = "SW"
 VIDEO_PATTERN = re.compile(r"video(\d+)")
 NPY_PATTERN = re.compile(r"s?(\d+)_a?(\d+)\.npy")
+
+
 class Sample(NamedTuple):
     """One SYSU sequence: its action number (1-based), subject, output name and file."""
 
@@ -78,12 +85,6 @@ def read_class_map(path: str | Path) -> dict[str, int]:
     return content
 
 
-def _check_action(path: Path, action: int) -> int:
-    if not 1 <= action <= len(ACTIONS):
-        raise InputError(f"{path}: action {action} is outside 1..{len(ACTIONS)}")
-    return action
-
-
 def release_root(folder: str | Path) -> Path:
     """The folder of subject folders: ``folder/3DvideoNorm`` if it exists, else ``folder``."""
     folder = Path(folder)
@@ -94,19 +95,15 @@ def release_root(folder: str | Path) -> Path:
 
 
 def find_release_files(folder: str | Path) -> list[Sample]:
-    """Every ``<subject>/video<A>/sklWorld.mat`` of the release under ``folder``, by action then subject."""
+    """The ``<subject>/video<A>/sklWorld.mat`` of every ``video<A>`` folder of the release under ``folder``
+    (the file may be missing: reading it says so), by action then subject."""
     root = release_root(folder)
     found = []
     for video in root.glob("*/video*"):
         match = VIDEO_PATTERN.fullmatch(video.name)
-        if not match or not video.is_dir():
-            continue
-        action = _check_action(video, int(match.group(1)))
-        path = video / SKELETON_FILE
-        if not path.is_file():
-            raise InputError(f"{video}: no {SKELETON_FILE}")
-        subject = video.parent.name
-        found.append(Sample(action, subject, f"{subject}_{video.name}", path))
+        if match and video.is_dir():
+            subject = video.parent.name
+            found.append(Sample(int(match.group(1)), subject, f"{subject}_{video.name}", video / SKELETON_FILE))
     if not found:
         raise InputError(f"{root}: no SYSU <subject>/video<A>/{SKELETON_FILE} files")
     return sorted(found, key=lambda sample: (sample.action, sample.subject))
@@ -122,24 +119,38 @@ def find_npy_files(folder: str | Path) -> list[Sample]:
         match = NPY_PATTERN.fullmatch(path.name)
         if match:
             subject, action = (int(group) for group in match.groups())
-            found.append((_check_action(path, action), subject, path))
+            found.append((action, subject, path))
     if not found:
         raise InputError(f"{folder}: no SYSU files named <subject>_<action>.npy")
     return [Sample(action, str(subject), path.stem, path) for action, subject, path in sorted(found)]
+
+
+def select_samples(samples: list[Sample], ntu_class: dict[int, int] | None, skipped: dict[str, str]) -> list[Sample]:
+    """The samples to read: those of the actions of ``ntu_class`` (zero-shot), or of actions 1..12 (the
+    others go to ``skipped`` with the reason)."""
+    if ntu_class is not None:
+        return [sample for sample in samples if sample.action in ntu_class]
+    for sample in samples:
+        if not 1 <= sample.action <= len(ACTIONS):
+            skipped[sample.name] = f"{sample.path}: action {sample.action} is outside 1..{len(ACTIONS)}"
+    return [sample for sample in samples if sample.name not in skipped]
 
 
 def _checked(path: Path, joints: np.ndarray, what: str) -> np.ndarray:
     """``joints`` (T, 20, 3) as float64 once it has a frame and only finite numbers."""
     if len(joints) == 0:
         raise InputError(f"{path}: {what} has no frame")
-    if not np.issubdtype(joints.dtype, np.number) or not np.isfinite(joints).all():
-        raise InputError(f"{path}: {what} must hold finite numbers")
+    if not np.issubdtype(joints.dtype, np.number):
+        raise InputError(f"{path}: {what} must hold numbers, got {joints.dtype}")
+    check_finite(str(path), joints)
     return joints.astype(np.float64)
 
 
 def read_release_skeleton(path: str | Path) -> np.ndarray:
     """The joints of one ``sklWorld.mat`` (``SW``, (20, 3, T)) as (T, 20, 3) float64."""
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path.parent}: no {path.name}")
     joints = read_mat_variable(path, KEY)
     if joints.ndim == 2:  # MATLAB drops the trailing frame axis of a one-frame sequence
         joints = joints[..., None]
@@ -169,22 +180,28 @@ def prepare(
     class_map: dict[str, int] | None = None,
     order: str = "sdk",
     fmt: str = "release",
-) -> int:
-    """Write the prepared test split of the SYSU samples under ``skeletons`` to ``out``; return its size."""
+    strict: bool = False,
+) -> tuple[int, dict[str, str]]:
+    """Write the prepared test split of the SYSU samples under ``skeletons`` to ``out``; return its size and
+    the skipped samples (name -> reason). Nothing usable, or with ``strict`` any skipped sample, is an
+    ``InputError`` raised before anything is written."""
     find, read = _READERS[fmt]
-    samples = find(skeletons)
+    ntu_class = None
     if zero_shot:
         ntu_class = {ACTIONS.index(action) + 1: index for action, index in (class_map or DEFAULT_CLASS_MAP).items()}
-        samples = [sample for sample in samples if sample.action in ntu_class]
-        if not samples:
-            raise InputError(f"{skeletons}: no sample of the mapped actions {sorted(ntu_class)}")
-        labels = [ntu_class[sample.action] for sample in samples]
-    else:
-        labels = [sample.action - 1 for sample in samples]
-    sequences = [read(sample.path) for sample in samples]
+    skipped: dict[str, str] = {}
+    samples = select_samples(find(skeletons), ntu_class, skipped)
+    if zero_shot and not samples:
+        raise InputError(f"{skeletons}: no sample of the mapped actions {sorted(ntu_class)}")
+    read_samples = [(sample, read_or_skip(read, sample.name, sample.path, skipped)) for sample in samples]
+    kept = [(sample, joints) for sample, joints in read_samples if joints is not None]
+    check_skips(skipped, strict, empty=None if kept else f"{skeletons}: no usable SYSU sample")
+    write_skip_log(out, skipped)
+    labels = [ntu_class[sample.action] if zero_shot else sample.action - 1 for sample, _ in kept]
+    names = [sample.name for sample, _ in kept]
     dataset, num_class = ("sysu-zeroshot", NTU120_CLASSES) if zero_shot else ("sysu", len(ACTIONS))
-    write_ntu_test_split(out, dataset, num_class, sequences, labels, [sample.name for sample in samples], order)
-    return len(samples)
+    write_ntu_test_split(out, dataset, num_class, [joints for _, joints in kept], labels, names, order)
+    return len(kept), skipped
 
 
 @command
@@ -192,16 +209,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skeletons", required=True, help="the release folder holding 3DvideoNorm/ (or it itself)")
     parser.add_argument("--out", required=True, help="prepared dataset folder to write")
-    parser.add_argument("--zero-shot", action="store_true", help="only the mapped actions, NTU120 labels")
-    parser.add_argument("--class-map", help="JSON {SYSU action name: NTU120 index} for --zero-shot")
-    parser.add_argument("--joint-order", choices=sorted(JOINT_ORDERS), default="sdk", help="joint order of the files")
-    parser.add_argument("--format", choices=FORMATS, default="release", help="release tree or <subject>_<action>.npy")
+    parser.add_argument("--zero-shot", action="store_true",
+                        help="only the mapped actions, NTU120 labels (default: off, all 12 actions)")
+    parser.add_argument("--class-map",
+                        help="JSON {SYSU action name: NTU120 index} for --zero-shot (default: the candidate map "
+                             "drinking 0, calling phone 27, playing phone 28)")
+    parser.add_argument("--joint-order", choices=sorted(JOINT_ORDERS), default="sdk",
+                        help="joint order of the files (default: sdk)")
+    parser.add_argument("--format", choices=FORMATS, default="release",
+                        help="release tree or <subject>_<action>.npy (default: release)")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     args = parser.parse_args(argv)
     if args.class_map and not args.zero_shot:
         parser.error("--class-map is used only with --zero-shot")
     class_map = read_class_map(args.class_map) if args.class_map else None
-    count = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order, args.format)
-    print(f"wrote {count} samples to {Path(args.out) / SPLIT}_data.npy")
+    count, skipped = prepare(args.skeletons, args.out, args.zero_shot, class_map, args.joint_order, args.format,
+                             args.strict)  # fmt: skip
+    print(f"wrote {count} samples to {Path(args.out) / SPLIT}_data.npy; {skip_note(args.out, skipped)}")
     return 0
 
 

@@ -117,17 +117,20 @@ def _cached(out: Path, settings: dict) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tools.pretrain_demo_clip", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("data/demo_clip"), help="output folder")
-    parser.add_argument("--images", type=int, default=4000, help="training image-caption pairs")
-    parser.add_argument("--eval-images", type=int, default=500, help="held-out pairs for the quality report")
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0, help="corpus, initialisation and shuffling")
-    parser.add_argument("--workers", type=int, default=2, help="processes rendering the corpus")
-    parser.add_argument("--overwrite", action="store_true", help="replace a run made with other arguments")
+    parser = argparse.ArgumentParser(prog="python -m tools.pretrain_demo_clip", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("data/demo_clip"), help="output folder (default: %(default)s)")
+    parser.add_argument("--images", type=int, default=4000, help="training image-caption pairs (default: %(default)s)")
+    parser.add_argument("--eval-images", type=int, default=500,
+                        help="held-out pairs for the quality report (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the training pairs (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=128, help="pairs per step (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=2e-3,
+                        help="AdamW's learning rate after the warm-up (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the corpus, the initialisation and the shuffling (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="processes rendering the corpus (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a run made with other arguments (default: refuse)")
     return parser
 
 

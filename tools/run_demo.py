@@ -85,8 +85,9 @@ def prepare_inputs(towers: tuple[str, ...] = ("pretrained", "random")) -> dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="config/demo/joint.yaml", help="demo config to train and test")
-    parser.add_argument("--seed", type=int, default=1, help="training seed")
+    parser.add_argument("--config", default="config/demo/joint.yaml",
+                        help="demo config to train and test (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="training seed (default: %(default)s)")
     args = parser.parse_args(argv)
 
     prepare_inputs(("pretrained",))

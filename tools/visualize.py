@@ -190,14 +190,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     source.add_argument("--data", help="prepared folder, CTR-GCN npz or NW-UCLA JSON folder (with --name)")
     source.add_argument("--skeleton", help="a raw NTU RGB+D .skeleton file")
     parser.add_argument("--split", default="test", help="split holding the sample (default: test)")
-    parser.add_argument("--name", help="sample name (with --data)")
+    parser.add_argument("--name", help="sample name, needed with --data (default: none)")
     parser.add_argument("--frames", type=int, help="frames to draw (default: 8 on the sheet, all in animations)")
     parser.add_argument("--size", type=int, default=160, help="side of each panel in pixels (default 160)")
-    parser.add_argument("--out", type=Path, help="contact sheet PNG to write")
-    parser.add_argument("--gif", type=Path, help="animated GIF to write")
-    parser.add_argument("--mp4", type=Path, help="MP4 video to write (PyAV)")
+    parser.add_argument("--out", type=Path, help="contact sheet PNG to write (default: none)")
+    parser.add_argument("--gif", type=Path, help="animated GIF to write (default: none)")
+    parser.add_argument("--mp4", type=Path,
+                        help="MP4 video to write with PyAV (default: none); give at least one of --out, --gif, --mp4")
     parser.add_argument("--fps", type=float, default=15.0, help="animation frames per second (default 15)")
-    parser.add_argument("--weights", help="caption the animation with this model's top-5 (NTU layout)")
+    parser.add_argument("--weights",
+                        help="caption the animation with this model's top-5, NTU layout (default: no caption)")
     parser.add_argument("--config", help="the model's config for --weights (default: the one stored in it)")
     args, overrides = parser.parse_known_args(argv)
     if overrides and not args.weights:
