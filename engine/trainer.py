@@ -115,6 +115,15 @@ def amp_note(config: dict[str, Any], device: torch.device, cpuinfo: str | None =
     return f"amp: bfloat16 autocast on the CPU (native: {', '.join(flags)})"
 
 
+def device_notes(config: dict[str, Any], runtime: Runtime) -> list[str]:
+    """The log lines of the devices and precision: the runtime's, ``amp``'s and, on CUDA, ``tf32``'s."""
+    tf32 = None
+    if runtime.device.type == "cuda":
+        tf32 = ("tf32: on (float32 products and convolutions in TF32)" if config["tf32"] else
+                "tf32: off (full float32 products and convolutions; tf32: true allows TF32 on Ampere or newer)")
+    return [note for note in (runtime.note, amp_note(config, runtime.device), tf32) if note]
+
+
 def wrap_for_devices(model: nn.Module, runtime: Runtime) -> nn.Module:
     """Move ``model`` to the device; DDP when distributed, DataParallel for several ``--device`` ids (``parallel: dp``)."""
     model = model.to(runtime.device)
@@ -393,9 +402,8 @@ def _train(config: dict[str, Any], runtime: Runtime) -> dict[str, Any]:
         with writing("config.yaml", work_dir):
             write_text_atomic(work_dir / "config.yaml", dump_config(config))
     log.info(f"command: {config['command']}")
-    for note in (runtime.note, amp_note(config, runtime.device)):
-        if note:
-            log.info(note)
+    for note in device_notes(config, runtime):
+        log.info(note)
     if config["ignored_keys"]:
         log.info(f"ignored public config keys: {', '.join(config['ignored_keys'])}")
     data_notes = [*getattr(train_set, "notes", []), *getattr(test_set, "notes", [])]
@@ -544,9 +552,8 @@ def _test(config: dict[str, Any], runtime: Runtime) -> dict[str, float]:
     work_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed start leaves nothing behind
     log = RunLog(work_dir, enabled=runtime.is_main, tensorboard=False)
     log.info(f"command: {config['command']}")
-    for note in (runtime.note, amp_note(config, runtime.device)):
-        if note:
-            log.info(note)
+    for note in device_notes(config, runtime):
+        log.info(note)
     for note in getattr(test_set, "notes", []):
         log.info(note)
     indices, scores = predict(wrap_for_devices(backbone, runtime), test_set, config, runtime, desc=stem)

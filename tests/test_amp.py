@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from engine.config import resolve_config
+from engine.distributed import Runtime
 from engine.errors import InputError
-from engine.trainer import amp_dtype, amp_note, grad_scaler
+from engine.trainer import amp_dtype, amp_note, device_notes, grad_scaler
 from main_mmcl import main
 from model.ctrgcn import CTRGraphConv
 from model.fam import contrastive_alignment_loss
@@ -82,6 +83,14 @@ def test_td_gcn_trains_under_autocast_with_float32_losses():
 def test_amp_note_says_whether_the_cpu_has_native_bf16(cpuinfo, expected):
     assert amp_note({"amp": True}, torch.device("cpu"), cpuinfo).startswith(expected)
     assert amp_note({"amp": False}, torch.device("cpu"), cpuinfo) is None
+
+
+def test_the_log_names_tf32_on_cuda_only():
+    cuda = Runtime(torch.device("cuda", 0), note="running on cuda:0")
+    assert device_notes({"amp": False, "tf32": True}, cuda) == [
+        "running on cuda:0", "tf32: on (float32 products and convolutions in TF32)"]
+    assert device_notes({"amp": False, "tf32": False}, cuda)[1].startswith("tf32: off (full float32")
+    assert device_notes({"amp": False, "tf32": True}, Runtime(torch.device("cpu"), note="on the CPU")) == ["on the CPU"]
 
 
 @pytest.mark.parametrize("amp, dtype, scaled", [(False, None, False), (True, torch.bfloat16, False),
