@@ -17,7 +17,8 @@ vs touch the ear: one motion program, told apart in the skeleton only by the gri
 the frozen pooled feature F_g that predicts the held object (fitted on the training split, scored on
 ``--split``), on the pairs and on the incidental classes, where the object is not given by the label. The
 table gives mean ± std over seeds and the paired difference against the baseline of the same seed. Choose
-settings with ``--split val`` (the demo's validation performers) and report ``--split test``. Runs go
+settings with ``--split val`` (the demo's validation performers) and report ``--split test``;
+``bench.rescore_demo`` scores the same runs on a larger sample of the split. Runs go
 ``--jobs`` at a time, one thread each; finished runs are kept in ``--out`` and reused, so a stopped bench
 resumes.
 """
@@ -93,11 +94,12 @@ def helper_name(variant: str) -> str:
 
 #: The positive control: a linear head on F_g predicting the object really in the hand (training samples).
 POSITIVE_CONTROL = "{type: attribute_head, weight: 1.0, inputs: {attribute: HELD}}"
-#: The helpers beyond the paper, on the pretrained-like towers' RGB features (docs/helpers.md).
+#: The helpers beyond the paper, on the pretrained-like towers' RGB or text features (docs/helpers.md).
 NEW_HELPERS = {
     "RGB teacher distillation": "{type: rgb_distill, weight: 1.0, temperature: 4.0}",
     "FAM, skeleton projection head": "{type: fam_projected, weight: 0.1}",
     "FAM, class-aware positives": "{type: fam_class_positives, weight: 0.1}",
+    "text clusters": "{type: text_clusters, weight: 1.0, clusters: 8}",  # clusters chosen on val (docs/testbed.md)
 }
 
 
@@ -149,22 +151,32 @@ class RunResult:
     train_seconds: float = float("nan")  # the training epochs' wall time (one thread; shared if --jobs > 1)
 
 
-def pooled_features(work_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """F_g (N, C) of the run's last checkpoint on ``split`` (test-time transform), the labels and the objects
-    held (the demo's ground truth; '' for empty hands)."""
+@dataclass
+class SplitOutputs:
+    """What a run's last checkpoint gives on one split (test-time transform), row by row."""
+
+    scores: np.ndarray  # class scores (N, K)
+    features: np.ndarray  # the pooled feature F_g (N, C)
+    labels: np.ndarray
+    objects: np.ndarray  # the object held (the demo's ground truth; '' for empty hands)
+
+
+def split_outputs(work_dir: Path, split: str, data_path: Path | None = None) -> SplitOutputs:
+    """The scores and F_g of the run's last checkpoint on ``split`` of its demo data (or of ``data_path``)."""
     checkpoint = load_training_checkpoint(work_dir / "last.pt")
     config = checkpoint["config"]
-    config["test_feeder_args"] = {**config["test_feeder_args"], "split": split}
+    where = {"data_path": str(data_path)} if data_path is not None else {}
+    config["test_feeder_args"] = {**config["test_feeder_args"], "split": split, **where}
     dataset = build_dataset(config, "test")
     backbone = build_model(config, None)
     load_state(backbone, extract_state_dict(checkpoint, work_dir / "last.pt"), work_dir / "last.pt")
     backbone.eval()
     loader = torch.utils.data.DataLoader(dataset, batch_size=64)
     with torch.inference_mode():
-        features = [backbone.forward_features(batch[0].float())[1] for batch in loader]
+        scores, features = zip(*(backbone.forward_features(batch[0].float()) for batch in loader), strict=True)
     held = read_held_objects(config["test_feeder_args"]["data_path"], split)
     objects = np.array([held[name] or "" for name in dataset.sample_name])
-    return torch.cat(features).numpy(), np.asarray(dataset.label), objects
+    return SplitOutputs(torch.cat(scores).numpy(), torch.cat(features).numpy(), np.asarray(dataset.label), objects)
 
 
 def _probe_accuracy(train_x: np.ndarray, train_objects: np.ndarray, eval_x: np.ndarray,
@@ -174,17 +186,21 @@ def _probe_accuracy(train_x: np.ndarray, train_objects: np.ndarray, eval_x: np.n
     return classifier.fit(train_x, train_objects).predict(eval_x) == eval_objects
 
 
-def probe(work_dir: Path, split: str) -> tuple[float, float, float]:
-    """Held-object accuracy of linear probes on F_g, fitted on the training split and scored on ``split``: one
+def probe(train: SplitOutputs, evaluated: SplitOutputs) -> tuple[float, float, float]:
+    """Held-object accuracy of linear probes on F_g, fitted on ``train`` and scored on ``evaluated``: one
     fitted on every class (scored on all samples and on the object-pair classes), one fitted and scored on
     the incidental classes alone, where the object varies within each class."""
-    train_x, train_y, train_objects = pooled_features(work_dir, "train")
-    eval_x, eval_y, eval_objects = pooled_features(work_dir, split)
-    right = _probe_accuracy(train_x, train_objects, eval_x, eval_objects)
-    train_rows, eval_rows = np.isin(train_y, INCIDENTAL_CLASSES), np.isin(eval_y, INCIDENTAL_CLASSES)
-    incidental = _probe_accuracy(train_x[train_rows], train_objects[train_rows], eval_x[eval_rows],
-                                 eval_objects[eval_rows])
-    return float(right.mean()), float(right[np.isin(eval_y, PAIR_CLASSES)].mean()), float(incidental.mean())
+    right = _probe_accuracy(train.features, train.objects, evaluated.features, evaluated.objects)
+    train_rows, eval_rows = np.isin(train.labels, INCIDENTAL_CLASSES), np.isin(evaluated.labels, INCIDENTAL_CLASSES)
+    incidental = _probe_accuracy(train.features[train_rows], train.objects[train_rows],
+                                 evaluated.features[eval_rows], evaluated.objects[eval_rows])
+    return float(right.mean()), float(right[np.isin(evaluated.labels, PAIR_CLASSES)].mean()), float(incidental.mean())
+
+
+def top1(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Top-1 accuracy overall and on the object-pair classes."""
+    right = scores.argmax(1) == labels
+    return float(right.mean()), float(right[np.isin(labels, PAIR_CLASSES)].mean())
 
 
 def main_mmcl(argv: list[str], threads: int | None = None) -> None:
@@ -197,9 +213,14 @@ def main_mmcl(argv: list[str], threads: int | None = None) -> None:
         raise RuntimeError(f"main_mmcl.py {' '.join(argv)} failed:\n{completed.stderr[-2000:]}")
 
 
+def run_dir(out: Path, split: str, variant: str, seed: int) -> Path:
+    """The work dir of one run of the bench."""
+    return out / "runs" / split / f"{variant.replace(' ', '_').replace('(', '').replace(')', '')}-{seed}"
+
+
 def run(variant: Variant, seed: int, split: str, stores: dict, out: Path, train_args: list[str]) -> RunResult:
     """Train (unless already done) one variant with one seed; evaluate it on ``split``."""
-    work_dir = out / "runs" / split / f"{variant.name.replace(' ', '_').replace('(', '').replace(')', '')}-{seed}"
+    work_dir = run_dir(out, split, variant.name, seed)
     summary = work_dir / "bench.json"
     if summary.is_file():
         return RunResult(**json.loads(summary.read_text()))
@@ -207,10 +228,9 @@ def run(variant: Variant, seed: int, split: str, stores: dict, out: Path, train_
                "--test-feeder-args", f"split={split}", "--overwrite"], threads=1)
     results = json.loads((work_dir / "results.json").read_text())
     scores = np.load(work_dir / f"epoch{results['last']['epoch']}_test_score.npz")
-    right = scores["scores"].argmax(1) == scores["labels"]
-    pair = np.isin(scores["labels"], PAIR_CLASSES)
     seconds = sum(record["seconds"] for record in json.loads((work_dir / "history.json").read_text()))
-    result = RunResult(float(right.mean()), float(right[pair].mean()), *probe(work_dir, split), seconds)
+    probes = probe(split_outputs(work_dir, "train"), split_outputs(work_dir, split))
+    result = RunResult(*top1(scores["scores"], scores["labels"]), *probes, seconds)
     write_text_atomic(summary, json.dumps(result.__dict__) + "\n")
     return result
 
@@ -255,6 +275,13 @@ def table(results: dict[str, list[RunResult]], seeds: list[int]) -> str:
     return "\n".join(lines + per_seed) + "\n"
 
 
+def publish(path: Path, header: str, results: dict[str, list[RunResult]], seeds: list[int]) -> None:
+    """Write the :func:`table` of ``results`` under ``header`` to ``path``, and print it."""
+    text = header + table(results, seeds)
+    write_text_atomic(path, text)
+    print("\n" + text)
+
+
 def custom_variant(text: str) -> Variant:
     """``NAME=YAML`` → a row training the demo's model with that one helper."""
     name, sep, helper = text.partition("=")
@@ -296,13 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:
         done = list(pool.map(lambda job: run(*job, args.split, stores, args.out, train_args), jobs))
     results = {v.name: [done[jobs.index((v, s))] for s in args.seeds] for v in variants}
-    report = table(results, args.seeds)
     minutes = (time.perf_counter() - start) / 60
     recipe = f", recipe: the demo's {' '.join(train_args)}" if train_args else ""
     header = (f"Demo ablation on the {args.split} split, seeds {args.seeds}{recipe}: last-epoch top-1 % of the "
               f"skeleton-only model, mean ± std over seeds ({minutes:.0f} min, {args.jobs} jobs)\n\n")
-    write_text_atomic(args.out / f"table_{args.split}.md", header + report)
-    print("\n" + header + report)
+    publish(args.out / f"table_{args.split}.md", header, results, args.seeds)
     return 0
 
 

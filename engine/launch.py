@@ -46,7 +46,7 @@ def run_on_devices(phase: Phase[T], config: dict[str, Any]) -> T:
     """Run ``phase`` here (one device, DataParallel, or a rank of torchrun) or in one spawned process per
     listed device; returns rank 0's result. A config's device list shrinks to the GPUs this machine shows
     (``engine.distributed.visible_devices``); the log says so."""
-    device_ids, note = visible_devices(config["device"], config.get("device_on_command_line", False))
+    device_ids, note = visible_devices(config["device"], config["device_on_command_line"])
     devices = spawn_devices(device_ids, config["parallel"])
     if devices:
         return spawn(phase, config, devices, note)

@@ -8,6 +8,7 @@ from engine.errors import InputError
 from engine.plugins import resolve
 from model.alignment_variants import ClassAwareAlignment, ProjectedAlignment
 from model.attribute_head import AttributeHead
+from model.cluster_head import FeatureClusterHead, RGBClusterHead
 from model.fam import FeatureAlignment
 from model.frm import FeatureRefinement
 from model.helpers import CoLearningHelper, HelperContext
@@ -20,6 +21,8 @@ HELPERS: dict[str, type[CoLearningHelper]] = {
     "rgb_distill": RGBTeacherDistillation,
     "fam_projected": ProjectedAlignment,
     "fam_class_positives": ClassAwareAlignment,
+    "text_clusters": FeatureClusterHead,
+    "rgb_clusters": RGBClusterHead,
 }
 
 

@@ -1,6 +1,6 @@
 """The helpers beyond the paper against their formulas, written out with Python loops or another library:
-the class-aware contrastive loss, FAM with a skeleton projection head, and distillation from a linear RGB
-teacher."""
+the class-aware contrastive loss, FAM with a skeleton projection head, distillation from a linear RGB
+teacher, and the head predicting clusters of text features."""
 from __future__ import annotations
 
 import math
@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from engine.errors import InputError
 from model.alignment_variants import ProjectedAlignment, class_aware_loss
+from model.cluster_head import FeatureClusterHead, RGBClusterHead
 from model.fam import contrastive_alignment_loss
 from model.helpers import HelperContext, StepState
 from model.rgb_distill import RGBTeacherDistillation, fit_linear_teacher
@@ -76,3 +77,25 @@ def test_the_rgb_teacher_is_scikit_learn_s_classifier_and_distils_with_t_squared
     assert float(same["loss_distill"]) == pytest.approx(0, abs=1e-6)  # the teacher's own scores: nothing to learn
     with pytest.raises(InputError, match="class 2 has no sample"):
         fit_linear_teacher(features[labels < 2], labels[labels < 2], 3)
+
+
+def test_the_cluster_head_learns_the_nearest_k_means_centre_of_the_text():
+    rng = np.random.default_rng(0)
+    groups = np.arange(60) % 3  # three kinds of answer, each a direction plus a little noise, at any length
+    directions = np.eye(3, 6) + 0.2
+    text = (directions[groups] + 0.02 * rng.standard_normal((60, 6))) * rng.uniform(0.5, 3, (60, 1))
+    context = HelperContext("clusters", 4, 8, {"text": 6}, {}, lambda source: (text.astype(np.float32), groups))
+    helper = FeatureClusterHead(context, clusters=3)
+    targets = helper.targets(torch.from_numpy(text)).numpy()
+    assert len(set(zip(targets, groups))) == 3  # the clusters are the three kinds, in some order
+    by_hand = [int(np.argmax([np.dot(row, c) / np.linalg.norm(row) for c in helper.centres.numpy()])) for row in text]
+    assert targets.tolist() == by_hand
+    feature, rows = torch.randn(5, 8), torch.from_numpy(text[:5]).float()
+    loss = helper.losses(StepState(torch.zeros(5, 4), feature, torch.zeros(5)), {"text": rows})["loss_clusters"]
+    scores = helper.head(feature).detach()
+    expected = -sum(float(torch.log_softmax(scores[i], 0)[targets[i]]) for i in range(5)) / 5
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-6)
+    assert RGBClusterHead.inputs == ("rgb",) and FeatureClusterHead.inputs == ("text",)
+    with pytest.raises(InputError, match="clusters: 4 clusters asked of features with 3 distinct rows"):
+        FeatureClusterHead(HelperContext("clusters", 4, 8, {"text": 6}, {},
+                                         lambda source: (np.repeat(np.eye(3, 6), 5, axis=0), groups[:15])), 4)

@@ -216,7 +216,8 @@ def test_the_helper_of_the_docs_trains(tmp_path, monkeypatch, make_config, datas
 
 
 @pytest.mark.parametrize("kind, args", [("rgb_distill", {"temperature": 2.0}), ("fam_projected", {}),
-                                        ("fam_class_positives", {"temperature": 0.5})])
+                                        ("fam_class_positives", {"temperature": 0.5}),
+                                        ("rgb_clusters", {"clusters": 3})])
 def test_the_helpers_beyond_the_paper_train_from_a_config(kind, args, make_config, tmp_path, dataset_dir):
     names = (dataset_dir / "train_names.txt").read_text().split()
     features = np.random.default_rng(0).standard_normal((len(names), 6)).astype(np.float32)
