@@ -161,22 +161,27 @@ class SplitOutputs:
     objects: np.ndarray  # the object held (the demo's ground truth; '' for empty hands)
 
 
-def split_outputs(work_dir: Path, split: str, data_path: Path | None = None) -> SplitOutputs:
-    """The scores and F_g of the run's last checkpoint on ``split`` of its demo data (or of ``data_path``)."""
+def split_outputs(work_dir: Path, splits: tuple[str, ...], data_path: Path | None = None) -> list[SplitOutputs]:
+    """The scores and F_g of the run's last checkpoint (loaded once) on each of ``splits`` of its demo data (or
+    of ``data_path``)."""
     checkpoint = load_training_checkpoint(work_dir / "last.pt")
     config = checkpoint["config"]
-    where = {"data_path": str(data_path)} if data_path is not None else {}
-    config["test_feeder_args"] = {**config["test_feeder_args"], "split": split, **where}
-    dataset = build_dataset(config, "test")
     backbone = build_model(config, None)
     load_state(backbone, extract_state_dict(checkpoint, work_dir / "last.pt"), work_dir / "last.pt")
     backbone.eval()
-    loader = torch.utils.data.DataLoader(dataset, batch_size=64)
-    with torch.inference_mode():
-        scores, features = zip(*(backbone.forward_features(batch[0].float()) for batch in loader), strict=True)
-    held = read_held_objects(config["test_feeder_args"]["data_path"], split)
-    objects = np.array([held[name] or "" for name in dataset.sample_name])
-    return SplitOutputs(torch.cat(scores).numpy(), torch.cat(features).numpy(), np.asarray(dataset.label), objects)
+    where = {"data_path": str(data_path)} if data_path is not None else {}
+    outputs = []
+    for split in splits:
+        config["test_feeder_args"] = {**config["test_feeder_args"], "split": split, **where}
+        dataset = build_dataset(config, "test")
+        loader = torch.utils.data.DataLoader(dataset, batch_size=64)
+        with torch.inference_mode():
+            scores, features = zip(*(backbone.forward_features(batch[0].float()) for batch in loader), strict=True)
+        held = read_held_objects(config["test_feeder_args"]["data_path"], split)
+        objects = np.array([held[name] or "" for name in dataset.sample_name])
+        outputs.append(SplitOutputs(torch.cat(scores).numpy(), torch.cat(features).numpy(),
+                                    np.asarray(dataset.label), objects))
+    return outputs
 
 
 def _probe_accuracy(train_x: np.ndarray, train_objects: np.ndarray, eval_x: np.ndarray,
@@ -229,7 +234,7 @@ def run(variant: Variant, seed: int, split: str, stores: dict, out: Path, train_
     results = json.loads((work_dir / "results.json").read_text())
     scores = np.load(work_dir / f"epoch{results['last']['epoch']}_test_score.npz")
     seconds = sum(record["seconds"] for record in json.loads((work_dir / "history.json").read_text()))
-    probes = probe(split_outputs(work_dir, "train"), split_outputs(work_dir, split))
+    probes = probe(*split_outputs(work_dir, ("train", split)))
     result = RunResult(*top1(scores["scores"], scores["labels"]), *probes, seconds)
     write_text_atomic(summary, json.dumps(result.__dict__) + "\n")
     return result

@@ -63,9 +63,8 @@ def rescore(work_dir: Path, split: str, data: Path, per_class: int) -> RunResult
     trained = cached_json(work_dir / "bench.json")
     if trained is None:
         raise InputError(f"{work_dir}: not a finished bench_demo run (no bench.json); run bench.bench_demo first")
-    evaluated = split_outputs(work_dir, split, data)
-    result = RunResult(*top1(evaluated.scores, evaluated.labels), *probe(split_outputs(work_dir, "train"), evaluated),
-                       trained["train_seconds"])
+    train, evaluated = split_outputs(work_dir, ("train", split), data)  # the training split is the demo's own
+    result = RunResult(*top1(evaluated.scores, evaluated.labels), *probe(train, evaluated), trained["train_seconds"])
     write_text_atomic(summary, json.dumps(result.__dict__) + "\n")
     return result
 

@@ -40,9 +40,8 @@ def cluster_centres(features: np.ndarray, clusters: int, seed: int = 0) -> np.nd
 
 
 class FeatureClusterHead(CoLearningHelper):
-    """``Linear(F_g) → clusters`` of the ``text`` store's training rows; its loss is ``loss_<name>``."""
-
-    inputs = ("text",)
+    """``Linear(F_g) → clusters`` of the training rows of the store it reads (its one ``inputs``, set by the
+    subclasses); its loss is ``loss_<name>``."""
 
     def __init__(self, context: HelperContext, clusters: int = 8, seed: int = 0) -> None:
         super().__init__()
@@ -71,7 +70,13 @@ class FeatureClusterHead(CoLearningHelper):
         return {self.loss_name: F.cross_entropy(self.head(step.feature.float()), target)}
 
 
+class TextClusterHead(FeatureClusterHead):
+    """Clusters of the ``text`` store (``text_clusters``)."""
+
+    inputs = ("text",)
+
+
 class RGBClusterHead(FeatureClusterHead):
-    """The same on the clusters of the ``rgb`` store."""
+    """Clusters of the ``rgb`` store (``rgb_clusters``)."""
 
     inputs = ("rgb",)

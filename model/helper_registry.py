@@ -8,7 +8,7 @@ from engine.errors import InputError
 from engine.plugins import resolve
 from model.alignment_variants import ClassAwareAlignment, ProjectedAlignment
 from model.attribute_head import AttributeHead
-from model.cluster_head import FeatureClusterHead, RGBClusterHead
+from model.cluster_head import RGBClusterHead, TextClusterHead
 from model.fam import FeatureAlignment
 from model.frm import FeatureRefinement
 from model.helpers import CoLearningHelper, HelperContext
@@ -21,7 +21,7 @@ HELPERS: dict[str, type[CoLearningHelper]] = {
     "rgb_distill": RGBTeacherDistillation,
     "fam_projected": ProjectedAlignment,
     "fam_class_positives": ClassAwareAlignment,
-    "text_clusters": FeatureClusterHead,
+    "text_clusters": TextClusterHead,
     "rgb_clusters": RGBClusterHead,
 }
 

@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from engine.errors import InputError
 from model.alignment_variants import ProjectedAlignment, class_aware_loss
-from model.cluster_head import FeatureClusterHead, RGBClusterHead
+from model.cluster_head import RGBClusterHead, TextClusterHead
 from model.fam import contrastive_alignment_loss
 from model.helpers import HelperContext, StepState
 from model.rgb_distill import RGBTeacherDistillation, fit_linear_teacher
@@ -85,7 +85,7 @@ def test_the_cluster_head_learns_the_nearest_k_means_centre_of_the_text():
     directions = np.eye(3, 6) + 0.2
     text = (directions[groups] + 0.02 * rng.standard_normal((60, 6))) * rng.uniform(0.5, 3, (60, 1))
     context = HelperContext("clusters", 4, 8, {"text": 6}, {}, lambda source: (text.astype(np.float32), groups))
-    helper = FeatureClusterHead(context, clusters=3)
+    helper = TextClusterHead(context, clusters=3)
     targets = helper.targets(torch.from_numpy(text)).numpy()
     assert len(set(zip(targets, groups))) == 3  # the clusters are the three kinds, in some order
     by_hand = [int(np.argmax([np.dot(row, c) / np.linalg.norm(row) for c in helper.centres.numpy()])) for row in text]
@@ -95,7 +95,7 @@ def test_the_cluster_head_learns_the_nearest_k_means_centre_of_the_text():
     scores = helper.head(feature).detach()
     expected = -sum(float(torch.log_softmax(scores[i], 0)[targets[i]]) for i in range(5)) / 5
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-6)
-    assert RGBClusterHead.inputs == ("rgb",) and FeatureClusterHead.inputs == ("text",)
+    assert RGBClusterHead.inputs == ("rgb",) and TextClusterHead.inputs == ("text",)
     with pytest.raises(InputError, match="clusters: 4 clusters asked of features with 3 distinct rows"):
-        FeatureClusterHead(HelperContext("clusters", 4, 8, {"text": 6}, {},
+        TextClusterHead(HelperContext("clusters", 4, 8, {"text": 6}, {},
                                          lambda source: (np.repeat(np.eye(3, 6), 5, axis=0), groups[:15])), 4)
